@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "otk",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "otk", targets: ["otk"]),
+        .executable(name: "otk-launcher", targets: ["otk-launcher"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // Value types shared by every module; no syscalls.
+        .target(name: "OTKModel"),
+        // TOML profiles -> model, with `extends` and file:line errors; no syscalls.
+        .target(name: "OTKConfig", dependencies: [
+            "OTKModel",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The supervisor: host facts, launch spec, spawning otk-launcher, doctor.
+        .target(name: "COTKSystem"),
+        .target(name: "OTKSandbox", dependencies: ["OTKModel", "OTKConfig", "COTKSystem"]),
+        .executableTarget(name: "otk", dependencies: [
+            "OTKModel", "OTKConfig", "OTKSandbox",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The small C program that performs the launch sequence.
+        .executableTarget(name: "otk-launcher", cSettings: [.unsafeFlags(["-O2", "-Wall", "-Wextra", "-Werror"])]),
+        // Test-only: reports from inside a sandbox what it can and cannot do.
+        .executableTarget(name: "otk-probe", cSettings: [.unsafeFlags(["-Wall", "-Wextra"])]),
+        .testTarget(name: "OTKConfigTests", dependencies: ["OTKConfig", "OTKModel", "OTKSandbox"]),
+        .testTarget(name: "OTKIntegrationTests", dependencies: ["OTKModel"]),
+    ]
+)

@@ -1,0 +1,244 @@
+import OTKModel
+
+/// Turns a layered profile configuration into a validated `Profile`.
+/// Every rule lives here; the launcher trusts what comes out.
+enum ProfileDecoder {
+    static let schemaVersion = 1
+
+    static func decode(_ config: LayeredConfig, name: String) throws(OTKError) -> Profile {
+        let top = ConfigReader(config)
+        try top.requireOnly(["schema", "description", "extends", "namespaces", "identity", "filesystem", "network", "env"])
+        // Every file in the chain states its schema, so an old file cannot be read under new rules.
+        for layer in config.layers {
+            let reader = ConfigReader(LayeredConfig(layers: [layer]))
+            guard let schema = try reader.integer("schema", in: 1...Int.max) else {
+                throw OTKError(.badInput, "missing `schema = \(schemaVersion)`", location: SourceLocation(file: layer.file, line: 1))
+            }
+            guard schema == schemaVersion else {
+                throw reader.error("schema", "schema \(schema) is not supported (this otk reads schema \(schemaVersion))")
+            }
+        }
+        let namespaces = try decodeNamespaces(top)
+        let network = try decodeNetwork(top)
+        let identity = try decodeIdentity(top)
+        let filesystem = try decodeFilesystem(top)
+        let environment = try decodeEnvironment(top)
+
+        // Combinations that cannot work are refused here, not discovered halfway through a launch.
+        if network != .host && !namespaces.contains(.net) {
+            throw top.error("network", "network mode `\(network.rawValue)` needs the net namespace (namespaces.net = true)")
+        }
+        if network == .host && namespaces.contains(.net) {
+            throw top.error("network", "network mode `host` shares the host's network; set namespaces.net = false to say so")
+        }
+        if filesystem.proc && !namespaces.contains(.pid) {
+            throw top.error("filesystem", "proc = true needs the pid namespace: a /proc of the host's pids would show every host process")
+        }
+        return Profile(
+            name: name,
+            description: try top.string("description") ?? "",
+            sources: config.layers.map(\.file),
+            namespaces: namespaces,
+            identity: identity,
+            filesystem: filesystem,
+            network: network,
+            environment: environment)
+    }
+
+    private static func decodeNamespaces(_ top: ConfigReader) throws(OTKError) -> Set<NamespaceKind> {
+        var set = Set(NamespaceKind.allCases)
+        guard let ns = try top.sub("namespaces") else { return set }
+        try ns.requireOnly(Set(NamespaceKind.allCases.map(\.rawValue)))
+        for kind in NamespaceKind.allCases {
+            guard let on = try ns.bool(kind.rawValue) else { continue }
+            if !on && (kind == .user || kind == .mount) {
+                throw ns.error(kind.rawValue, "cannot be false: otk always builds a private root inside a user namespace")
+            }
+            if !on { set.remove(kind) }
+        }
+        return set
+    }
+
+    private static func decodeNetwork(_ top: ConfigReader) throws(OTKError) -> NetworkMode {
+        guard let net = try top.sub("network") else { return .none }
+        try net.requireOnly(["mode"])
+        guard let mode = try net.string("mode") else { return .none }
+        guard let parsed = NetworkMode(rawValue: mode) else {
+            throw net.error("mode", "`\(mode)` is not one of \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return parsed
+    }
+
+    private static func decodeIdentity(_ top: ConfigReader) throws(OTKError) -> Profile.Identity {
+        var identity = Profile.Identity(uid: 1000, gid: 1000, userName: "sandbox", hostname: "otk")
+        guard let id = try top.sub("identity") else { return identity }
+        try id.requireOnly(["uid", "gid", "user", "hostname"])
+        // 4294967295 is (uid_t)-1, which means "unchanged" to the kernel.
+        if let uid = try id.integer("uid", in: 0...4_294_967_294) { identity.uid = UInt32(uid) }
+        if let gid = try id.integer("gid", in: 0...4_294_967_294) { identity.gid = UInt32(gid) }
+        if let user = try id.string("user") {
+            guard isPortableName(user) else { throw id.error("user", "`\(user)` is not a user name ([a-z_][a-z0-9_-]{0,31})") }
+            identity.userName = user
+        }
+        if let host = try id.string("hostname") {
+            let ok = !host.isEmpty && host.utf8.count <= 64 && host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }
+            guard ok else { throw id.error("hostname", "`\(host)` is not a host name (1-64 letters, digits, '-' and '.')") }
+            identity.hostname = host
+        }
+        return identity
+    }
+
+    private static func isPortableName(_ s: String) -> Bool {
+        guard let first = s.first, first == "_" || (first.isASCII && first.isLowercase), s.utf8.count <= 32 else { return false }
+        return s.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+
+    private static func decodeFilesystem(_ top: ConfigReader) throws(OTKError) -> Profile.Filesystem {
+        var fs = Profile.Filesystem(rootSizeBytes: 8 << 20, rootReadOnly: true, workspace: "/workspace", readOnly: [], readWrite: [],
+                                    tmpfs: [], hidden: [], proc: true, dev: true, etcFiles: true)
+        guard let r = try top.sub("filesystem") else { return fs }
+        try r.requireOnly(["root_size", "root_read_only", "workspace", "read_only", "read_write", "tmpfs", "hidden", "proc", "dev", "etc_files"])
+        if let size = try r.size("root_size") { fs.rootSizeBytes = size }
+        if let ro = try r.bool("root_read_only") { fs.rootReadOnly = ro }
+        if let ws = try r.string("workspace") {
+            guard SandboxPath.isClean(ws), ws != "/" else { throw r.error("workspace", "`\(ws)` is not a clean absolute path below /") }
+            fs.workspace = ws
+        }
+        fs.readOnly = try bindList(r, "read_only")
+        fs.readWrite = try bindList(r, "read_write")
+        for (index, item) in (try r.array("tmpfs") ?? []).enumerated() {
+            fs.tmpfs.append(try tmpfsEntry(r, item, index: index))
+        }
+        for path in try r.strings("hidden") ?? [] {
+            guard SandboxPath.isClean(path), path != "/" else { throw r.error("hidden", "`\(path)` is not a clean absolute path below /", element: path) }
+            fs.hidden.append(path)
+        }
+        if let proc = try r.bool("proc") { fs.proc = proc }
+        if let dev = try r.bool("dev") { fs.dev = dev }
+        if let etc = try r.bool("etc_files") { fs.etcFiles = etc }
+
+        var targets: [String: String] = [:]
+        for bind in fs.readOnly + fs.readWrite {
+            if let previous = targets[bind.target] {
+                throw r.error(nil, "`\(bind.target)` is mounted twice (from `\(previous)` and `\(bind.source)`)", element: bind.source)
+            }
+            targets[bind.target] = bind.source
+            if bind.target == fs.workspace {
+                throw r.error(nil, "`\(bind.target)` is where the workspace goes; bind something else elsewhere", element: bind.source)
+            }
+        }
+        return fs
+    }
+
+    /// A bind entry: "PATH", "PATH?" (optional), "SRC:DST", or { source, target, optional }.
+    private static func bindList(_ r: ConfigReader, _ key: String) throws(OTKError) -> [BindMount] {
+        var out: [BindMount] = []
+        for item in try r.array(key) ?? [] {
+            var source: String, target: String, optional = false
+            var text = ""
+            switch item {
+            case .string(let s):
+                text = s
+                var spec = s
+                if spec.hasSuffix("?") { optional = true; spec.removeLast() }
+                if let colon = spec.firstIndex(of: ":") {
+                    source = String(spec[..<colon])
+                    target = String(spec[spec.index(after: colon)...])
+                } else {
+                    source = spec
+                    target = spec
+                }
+            case .table(let t):
+                let allowed: Set<String> = ["source", "target", "optional"]
+                if let bad = t.keys.sorted().first(where: { !allowed.contains($0) }) {
+                    throw r.error(key, "unknown key `\(bad)` in a mount entry (known: optional, source, target)")
+                }
+                guard case .string(let s)? = t["source"] else { throw r.error(key, "a mount entry needs `source = \"/host/path\"`") }
+                source = s
+                text = s
+                if case .string(let d)? = t["target"] { target = d } else if t["target"] == nil { target = s } else {
+                    throw r.error(key, "`target` must be a string", element: s)
+                }
+                if case .bool(let o)? = t["optional"] { optional = o } else if t["optional"] != nil {
+                    throw r.error(key, "`optional` must be true or false", element: s)
+                }
+            default:
+                throw r.error(key, "expected a path string or a { source, target } table, found \(item.typeName)")
+            }
+            let sourceOK = SandboxPath.isClean(source) || source == "{workspace}" || source.hasPrefix("{workspace}/")
+            guard sourceOK else {
+                throw r.error(key, "source `\(source)` is not a clean absolute path (no `..`, `.`, `//` or trailing `/`)", element: text)
+            }
+            guard SandboxPath.isClean(target), target != "/" else {
+                throw r.error(key, "target `\(target)` is not a clean absolute path below /", element: text)
+            }
+            out.append(BindMount(source: source, target: target, optional: optional, location: r.config.location(of: r.path + [key], element: text)))
+        }
+        return out
+    }
+
+    private static func tmpfsEntry(_ r: ConfigReader, _ item: ConfigValue, index: Int) throws(OTKError) -> TmpfsMount {
+        guard case .table(let t) = item else { throw r.error("tmpfs", "expected { path = \"/tmp\", size = \"64M\" }, found \(item.typeName)") }
+        let allowed: Set<String> = ["path", "size", "mode"]
+        if let bad = t.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw r.error("tmpfs", "unknown key `\(bad)` in tmpfs entry \(index + 1) (known: mode, path, size)")
+        }
+        guard case .string(let path)? = t["path"], SandboxPath.isClean(path), path != "/" else {
+            throw r.error("tmpfs", "tmpfs entry \(index + 1) needs `path`, a clean absolute path below /")
+        }
+        let location = r.config.location(of: r.path + ["tmpfs"], element: path)
+        let where_ = "tmpfs `\(path)`"
+        var size: UInt64 = 64 << 20
+        switch t["size"] {
+        case nil: break
+        case .string(let s)?:
+            guard let v = ByteSize.parse(s), v > 0, v <= ByteSize.maximum else {
+                throw OTKError(.badInput, "\(where_): size `\(s)` is not between 1 byte and 1T", location: location)
+            }
+            size = v
+        case .integer(let i)? where i > 0 && UInt64(i) <= ByteSize.maximum: size = UInt64(i)
+        default: throw OTKError(.badInput, "\(where_): size must be a string such as \"64M\"", location: location)
+        }
+        var mode: UInt32 = 0o1777
+        switch t["mode"] {
+        case nil: break
+        case .string(let s)?:
+            guard let m = UInt32(s, radix: 8), m <= 0o7777 else {
+                throw OTKError(.badInput, "\(where_): mode `\(s)` is not an octal mode such as \"1777\"", location: location)
+            }
+            mode = m
+        default: throw OTKError(.badInput, "\(where_): mode must be an octal string such as \"1777\"", location: location)
+        }
+        return TmpfsMount(path: path, sizeBytes: size, mode: mode, location: location)
+    }
+
+    private static func decodeEnvironment(_ top: ConfigReader) throws(OTKError) -> Profile.Environment {
+        var env = Profile.Environment(pass: [], set: [:])
+        guard let r = try top.sub("env") else { return env }
+        try r.requireOnly(["pass", "set"])
+        for name in try r.strings("pass") ?? [] {
+            let base = name.hasSuffix("*") ? String(name.dropLast()) : name
+            guard EnvironmentName.isValid(base) || (name.hasSuffix("*") && base.isEmpty == false && EnvironmentName.isValid(base + "X")) else {
+                throw r.error("pass", "`\(name)` is not a variable name (or a prefix ending in `*`)", element: name)
+            }
+            env.pass.append(name)
+        }
+        if let set = try r.sub("set") {
+            for (name, value) in set.table.sorted(by: { $0.key < $1.key }) {
+                guard EnvironmentName.isValid(name) else { throw set.error(name, "`\(name)` is not a variable name") }
+                guard case .string(let s) = value else { throw set.error(name, "expected a string, found \(value.typeName)") }
+                guard !s.contains("\0") else { throw set.error(name, "value contains a NUL byte") }
+                env.set[name] = s
+            }
+        }
+        return env
+    }
+}
+
+/// Environment variable names as POSIX shells accept them.
+public enum EnvironmentName {
+    public static func isValid(_ name: String) -> Bool {
+        guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+    }
+}

@@ -1,0 +1,180 @@
+import Crypto
+import Foundation
+import OTKModel
+
+/// A profile ready to use, with the hash that identifies its effective content.
+public struct LoadedProfile: Sendable {
+    public var profile: Profile
+    /// "sha256:" + hex of the canonical JSON of the effective profile (after `extends`),
+    /// so two files that mean the same thing hash the same, and any change shows.
+    public var sha256: String
+}
+
+/// Finds profiles by name or path and resolves `extends`.
+public struct ProfileLoader: Sendable {
+    /// Directories searched for `NAME.toml`, in order.
+    public var searchPath: [String]
+
+    /// How deep `extends` may nest before otk calls it a mistake.
+    public static let maximumDepth = 8
+
+    public init(searchPath: [String]) {
+        self.searchPath = searchPath
+    }
+
+    /// The default search path: $OTK_PROFILE_PATH (colon-separated), then the
+    /// `profiles/` directory of the checkout or installation the executable belongs
+    /// to, then /etc/otk/profiles.
+    public static func defaultSearchPath(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                         executable: String = CommandLine.arguments.first ?? "") -> [String] {
+        var dirs: [String] = []
+        if let extra = environment["OTK_PROFILE_PATH"] {
+            dirs += extra.split(separator: ":").map(String.init)
+        }
+        var dir = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            for candidate in ["profiles", "share/otk/profiles"] {
+                let path = dir.appendingPathComponent(candidate).path
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue, !dirs.contains(path) {
+                    dirs.append(path)
+                }
+            }
+            dir.deleteLastPathComponent()
+        }
+        dirs.append("/etc/otk/profiles")
+        return dirs
+    }
+
+    /// Whether `reference` names a file rather than a profile in the search path.
+    public static func isPath(_ reference: String) -> Bool {
+        reference.contains("/") || reference.hasSuffix(".toml")
+    }
+
+    /// Loads a profile by name (`strict`) or by file path (`./mine.toml`).
+    public func load(_ reference: String) throws(OTKError) -> LoadedProfile {
+        let file = try locate(reference, from: nil)
+        var chain: [ConfigDocument] = []
+        var seen: [String] = []
+        var next: String? = file
+        while let path = next {
+            if seen.contains(path) {
+                throw OTKError(.badInput, "`extends` forms a cycle: \((seen + [path]).joined(separator: " -> "))",
+                               location: SourceLocation(file: seen.last ?? path, line: chain.last?.locator.line(of: ["extends"])))
+            }
+            if seen.count == Self.maximumDepth {
+                throw OTKError(.badInput, "`extends` nests deeper than \(Self.maximumDepth) profiles", location: SourceLocation(file: path, line: nil))
+            }
+            seen.append(path)
+            let document = try ConfigDocument.parse(try Self.read(path), file: path)
+            chain.append(document)
+            next = nil
+            if let value = document.root["extends"] {
+                guard case .string(let parent) = value, !parent.isEmpty else {
+                    throw OTKError(.badInput, "`extends` must name a profile (a string)",
+                                   location: SourceLocation(file: path, line: document.locator.line(of: ["extends"])))
+                }
+                do {
+                    next = try locate(parent, from: path)
+                } catch {
+                    var e = error
+                    e.location = SourceLocation(file: path, line: document.locator.line(of: ["extends"]))
+                    throw e
+                }
+            }
+        }
+        let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let profile = try ProfileDecoder.decode(LayeredConfig(layers: chain), name: name)
+        return LoadedProfile(profile: profile, sha256: try Self.hash(profile))
+    }
+
+    /// The profiles in the search path, by name; the first directory that has a name wins.
+    public func list() -> [(name: String, path: String)] {
+        var seen = Set<String>()
+        var out: [(String, String)] = []
+        for dir in searchPath {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+            for file in names.sorted() where file.hasSuffix(".toml") {
+                let name = String(file.dropLast(5))
+                if seen.insert(name).inserted { out.append((name, dir + "/" + file)) }
+            }
+        }
+        return out
+    }
+
+    /// The SHA-256 of the profile's canonical JSON (sorted keys, source locations left out).
+    public static func hash(_ profile: Profile) throws(OTKError) -> String {
+        var canonical = profile
+        canonical.sources = []
+        canonical.filesystem.readOnly = canonical.filesystem.readOnly.map { var b = $0; b.location = nil; return b }
+        canonical.filesystem.readWrite = canonical.filesystem.readWrite.map { var b = $0; b.location = nil; return b }
+        canonical.filesystem.tmpfs = canonical.filesystem.tmpfs.map { var t = $0; t.location = nil; return t }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data: Data
+        do {
+            data = try encoder.encode(CanonicalProfile(canonical))
+        } catch {
+            throw OTKError(.internalError, "cannot encode profile `\(profile.name)`: \(error)")
+        }
+        return "sha256:" + SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    private func locate(_ reference: String, from including: String?) throws(OTKError) -> String {
+        if Self.isPath(reference) {
+            var path = reference
+            if !path.hasPrefix("/") {
+                let base = including.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
+                path = URL(fileURLWithPath: base).appendingPathComponent(reference).standardizedFileURL.path
+            }
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw OTKError(.badInput, "no profile file `\(reference)`", remedy: "check the path")
+            }
+            return path
+        }
+        guard reference.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw OTKError(.badInput, "`\(reference)` is not a profile name (letters, digits, '-', '_') or a path to a .toml file")
+        }
+        // A profile that extends another by name looks in its own directory first.
+        let dirs = (including.map { [URL(fileURLWithPath: $0).deletingLastPathComponent().path] } ?? []) + searchPath
+        for dir in dirs {
+            let path = dir + "/" + reference + ".toml"
+            if FileManager.default.fileExists(atPath: path) { return path }
+        }
+        let known = list().map(\.name).joined(separator: ", ")
+        throw OTKError(.badInput, "no profile named `\(reference)`",
+                       remedy: known.isEmpty ? "searched \(searchPath.joined(separator: ":")); set OTK_PROFILE_PATH" : "known profiles: \(known)")
+    }
+
+    private static func read(_ path: String) throws(OTKError) -> String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        if let size = attributes?[.size] as? Int, size > ConfigDocument.maximumSize {
+            throw OTKError(.badInput, "profile is larger than \(ConfigDocument.maximumSize) bytes", location: SourceLocation(file: path, line: nil))
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw OTKError(.badInput, "cannot read profile", location: SourceLocation(file: path, line: nil))
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw OTKError(.badInput, "profile is not UTF-8 text", location: SourceLocation(file: path, line: nil))
+        }
+        return text
+    }
+}
+
+/// The hashed form of a profile: sorted collections, so the hash does not depend on set order.
+private struct CanonicalProfile: Encodable {
+    let profile: Profile
+    init(_ profile: Profile) { self.profile = profile }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(profile.name, forKey: .name)
+        try c.encode(profile.namespaces.sorted().map(\.rawValue), forKey: .namespaces)
+        try c.encode(profile.identity, forKey: .identity)
+        try c.encode(profile.filesystem, forKey: .filesystem)
+        try c.encode(profile.network, forKey: .network)
+        try c.encode(profile.environment, forKey: .environment)
+    }
+
+    enum Keys: String, CodingKey { case name, namespaces, identity, filesystem, network, environment }
+}

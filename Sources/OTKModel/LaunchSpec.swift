@@ -1,0 +1,81 @@
+/// One operation of the launch sequence, executed by otk-launcher in order.
+/// The wire names and argument counts are the launcher's `op_table`.
+public enum LaunchOperation: Sendable, Hashable {
+    case namespace(NamespaceKind)
+    case uidMap(inside: UInt32, host: UInt32)
+    case gidMap(inside: UInt32, host: UInt32)
+    case setgroups(allow: Bool)
+    case hostname(String)
+    case loopback
+    case denyUserNamespaces
+    case rootSize(UInt64)
+    case bind(source: String, target: String, readOnly: Bool, optional: Bool)
+    case tmpfs(path: String, sizeBytes: UInt64, mode: UInt32)
+    case proc(String)
+    case dev(String)
+    case directory(String, mode: UInt32)
+    case symlink(target: String, path: String)
+    case file(path: String, mode: UInt32, content: String)
+    case mask(String)
+    case readOnly(String)
+    case rootReadOnly
+    case env(String)
+    case arg(String)
+    case cwd(String)
+
+    var tokens: [String] {
+        switch self {
+        case .namespace(let k): return ["namespace", k.rawValue]
+        case .uidMap(let i, let h): return ["uid", String(i), String(h)]
+        case .gidMap(let i, let h): return ["gid", String(i), String(h)]
+        case .setgroups(let allow): return ["setgroups", allow ? "allow" : "deny"]
+        case .hostname(let h): return ["hostname", h]
+        case .loopback: return ["loopback"]
+        case .denyUserNamespaces: return ["deny-userns"]
+        case .rootSize(let s): return ["root-size", String(s)]
+        case .bind(let s, let t, let ro, let opt): return ["bind", s, t, (ro ? "ro" : "rw") + (opt ? ",try" : "")]
+        case .tmpfs(let p, let size, let mode): return ["tmpfs", p, String(size), String(mode, radix: 8)]
+        case .proc(let p): return ["proc", p]
+        case .dev(let p): return ["dev", p]
+        case .directory(let p, let mode): return ["dir", p, String(mode, radix: 8)]
+        case .symlink(let t, let p): return ["symlink", t, p]
+        case .file(let p, let mode, let c): return ["file", p, String(mode, radix: 8), c]
+        case .mask(let p): return ["mask", p]
+        case .readOnly(let p): return ["readonly", p]
+        case .rootReadOnly: return ["root-readonly"]
+        case .env(let e): return ["env", e]
+        case .arg(let a): return ["arg", a]
+        case .cwd(let c): return ["cwd", c]
+        }
+    }
+}
+
+/// A flat, validated description of one sandbox launch: everything otk-launcher
+/// needs, nothing it has to decide.
+public struct LaunchSpec: Sendable, Hashable {
+    public var operations: [LaunchOperation]
+    /// The isolation layers this spec applies, for the result document.
+    public var layers: [String]
+
+    public init(operations: [LaunchOperation], layers: [String]) {
+        self.operations = operations
+        self.layers = layers
+    }
+
+    /// The wire form: NUL-terminated tokens, "otk-spec-1", the operations, "end".
+    /// Fails if a token holds a NUL byte, which the format cannot carry.
+    public func encoded() throws(OTKError) -> [UInt8] {
+        var out: [UInt8] = Array("otk-spec-1".utf8) + [0]
+        for op in operations {
+            for token in op.tokens {
+                let bytes = Array(token.utf8)
+                if bytes.contains(0) {
+                    throw OTKError(.badInput, "a value for the launch operation `\(op.tokens[0])` contains a NUL byte")
+                }
+                out += bytes + [0]
+            }
+        }
+        out += Array("end".utf8) + [0]
+        return out
+    }
+}

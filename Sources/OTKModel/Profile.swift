@@ -1,0 +1,150 @@
+/// Where a value came from: a profile file and the line of its key, for error messages.
+public struct SourceLocation: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+
+    public init(file: String, line: Int?) {
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { line.map { "\(file):\($0)" } ?? file }
+}
+
+/// A Linux namespace kind a profile can ask for.
+public enum NamespaceKind: String, Sendable, Codable, CaseIterable, Comparable {
+    case user, mount, pid, net, ipc, uts, cgroup
+
+    public static func < (a: Self, b: Self) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// How the sandbox reaches the network.
+public enum NetworkMode: String, Sendable, Codable, CaseIterable {
+    /// A private network namespace with no interface up: not even loopback works.
+    case none
+    /// A private network namespace whose only interface, its own loopback, is up.
+    case loopback
+    /// The host's network namespace: no network isolation at all.
+    case host
+}
+
+/// One host path made visible in the sandbox.
+public struct BindMount: Sendable, Hashable, Codable {
+    /// Host path; may hold the `{workspace}` placeholder.
+    public var source: String
+    /// Path inside the sandbox.
+    public var target: String
+    /// Skip silently when the host path does not exist.
+    public var optional: Bool
+    public var location: SourceLocation?
+
+    public init(source: String, target: String, optional: Bool, location: SourceLocation? = nil) {
+        self.source = source
+        self.target = target
+        self.optional = optional
+        self.location = location
+    }
+}
+
+/// A tmpfs mounted in the sandbox.
+public struct TmpfsMount: Sendable, Hashable, Codable {
+    public var path: String
+    public var sizeBytes: UInt64
+    public var mode: UInt32
+    public var location: SourceLocation?
+
+    public init(path: String, sizeBytes: UInt64, mode: UInt32, location: SourceLocation? = nil) {
+        self.path = path
+        self.sizeBytes = sizeBytes
+        self.mode = mode
+        self.location = location
+    }
+}
+
+/// A validated, fully resolved (after `extends`) sandbox profile.
+public struct Profile: Sendable, Hashable, Codable {
+    public struct Identity: Sendable, Hashable, Codable {
+        /// uid and gid inside the sandbox; mapped to an unprivileged host id, never host root.
+        public var uid: UInt32
+        public var gid: UInt32
+        public var userName: String
+        public var hostname: String
+
+        public init(uid: UInt32, gid: UInt32, userName: String, hostname: String) {
+            self.uid = uid
+            self.gid = gid
+            self.userName = userName
+            self.hostname = hostname
+        }
+    }
+
+    public struct Filesystem: Sendable, Hashable, Codable {
+        /// Size of the tmpfs that becomes `/`.
+        public var rootSizeBytes: UInt64
+        /// Make `/` itself read-only once it is built.
+        public var rootReadOnly: Bool
+        /// Where the workspace appears inside; it is always bound read-write.
+        public var workspace: String
+        public var readOnly: [BindMount]
+        public var readWrite: [BindMount]
+        public var tmpfs: [TmpfsMount]
+        /// Paths masked after everything is mounted (empty directory or /dev/null).
+        public var hidden: [String]
+        /// A fresh /proc for the sandbox's pid namespace, with runc's masked and read-only paths.
+        public var proc: Bool
+        /// A minimal /dev: null, zero, full, random, urandom, tty, a private devpts, shm.
+        public var dev: Bool
+        /// Generate /etc/passwd, /etc/group, /etc/hostname and /etc/hosts for the sandbox user.
+        public var etcFiles: Bool
+
+        public init(rootSizeBytes: UInt64, rootReadOnly: Bool, workspace: String, readOnly: [BindMount], readWrite: [BindMount],
+                    tmpfs: [TmpfsMount], hidden: [String], proc: Bool, dev: Bool, etcFiles: Bool) {
+            self.rootSizeBytes = rootSizeBytes
+            self.rootReadOnly = rootReadOnly
+            self.workspace = workspace
+            self.readOnly = readOnly
+            self.readWrite = readWrite
+            self.tmpfs = tmpfs
+            self.hidden = hidden
+            self.proc = proc
+            self.dev = dev
+            self.etcFiles = etcFiles
+        }
+    }
+
+    public struct Environment: Sendable, Hashable, Codable {
+        /// Host variables passed through; a trailing `*` matches a prefix (`LC_*`).
+        public var pass: [String]
+        /// Variables set to fixed values (after `pass`, so they win).
+        public var set: [String: String]
+
+        public init(pass: [String], set: [String: String]) {
+            self.pass = pass
+            self.set = set
+        }
+    }
+
+    public var name: String
+    public var description: String
+    /// The files this profile was read from, the profile itself first, then what it extends.
+    public var sources: [String]
+    public var namespaces: Set<NamespaceKind>
+    public var identity: Identity
+    public var filesystem: Filesystem
+    public var network: NetworkMode
+    public var environment: Environment
+
+    public init(name: String, description: String, sources: [String], namespaces: Set<NamespaceKind>,
+                identity: Identity, filesystem: Filesystem, network: NetworkMode, environment: Environment) {
+        self.name = name
+        self.description = description
+        self.sources = sources
+        self.namespaces = namespaces
+        self.identity = identity
+        self.filesystem = filesystem
+        self.network = network
+        self.environment = environment
+    }
+}

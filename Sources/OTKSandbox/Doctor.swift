@@ -1,0 +1,122 @@
+import Foundation
+import OTKConfig
+import OTKModel
+
+/// One line of `otk doctor`.
+public struct DoctorCheck: Sendable, Codable {
+    public enum State: String, Sendable, Codable { case ok, warning, missing }
+    public var name: String
+    public var state: State
+    public var detail: String
+    public var remedy: String?
+}
+
+/// Whether one profile can run on this host, found by really launching `true` under it.
+public struct ProfileReadiness: Sendable, Codable {
+    public var name: String
+    public var path: String
+    public var runnable: Bool
+    public var detail: String
+}
+
+public struct DoctorReport: Sendable, Codable {
+    public var checks: [DoctorCheck]
+    public var profiles: [ProfileReadiness]
+}
+
+/// Reports what this host supports and which profiles can therefore run.
+public struct Doctor: Sendable {
+    public var launcherPath: String
+    public var loader: ProfileLoader
+
+    public init(launcherPath: String, loader: ProfileLoader) {
+        self.launcherPath = launcherPath
+        self.loader = loader
+    }
+
+    public func report() -> DoctorReport {
+        let facts = HostFacts.read()
+        var checks: [DoctorCheck] = []
+        let userns = "max_user_namespaces=\(facts.maxUserNamespaces.map(String.init) ?? "?")"
+            + (facts.unprivilegedUsernsClone.map { ", unprivileged_userns_clone=\($0)" } ?? "")
+            + (facts.apparmorRestrictsUserns.map { ", apparmor_restrict_unprivileged_userns=\($0)" } ?? "")
+        let namespaces = probeNamespaces()
+        for (kind, err) in namespaces {
+            let ok = err == 0
+            checks.append(DoctorCheck(name: "\(kind) namespace", state: ok ? .ok : .missing,
+                                      detail: ok ? (kind == "user" ? "can be created (\(userns))" : "can be created")
+                                                 : "cannot be created: \(String(cString: strerror(err)))",
+                                      remedy: ok ? nil : (kind == "user" ? facts.userNamespaceRemedy : "the kernel or a container runtime forbids it")))
+        }
+        if namespaces.isEmpty {
+            checks.append(DoctorCheck(name: "namespaces", state: .missing, detail: "cannot run \(launcherPath) --check",
+                                      remedy: "build the package (swift build) or set OTK_LAUNCHER"))
+        }
+        let cg = facts.cgroup
+        let cgDetail: String
+        switch cg.kind {
+        case .v2: cgDetail = "cgroup v2 at \(cg.unifiedMount ?? "?"), controllers: \(cg.unifiedControllers.joined(separator: " "))"
+        case .v1: cgDetail = "cgroup v1: \(cg.v1Controllers.keys.sorted().joined(separator: " "))"
+        case .hybrid: cgDetail = "hybrid: v1 controllers \(cg.v1Controllers.keys.sorted().joined(separator: " ")); cgroup2 at \(cg.unifiedMount ?? "?") with \(cg.unifiedControllers.isEmpty ? "no controllers" : cg.unifiedControllers.joined(separator: " "))"
+        case .none: cgDetail = "no cgroup hierarchy mounted"
+        }
+        let delegated = delegationNote(cg)
+        checks.append(DoctorCheck(name: "cgroups", state: cg.kind == .none ? .missing : .ok, detail: cgDetail + delegated,
+                                  remedy: cg.kind == .none ? "mount cgroup2 at /sys/fs/cgroup" : nil))
+        checks.append(DoctorCheck(name: "seccomp", state: facts.seccompAvailable ? .ok : .missing,
+                                  detail: facts.seccompAvailable ? "seccomp filters supported" : "this kernel has no seccomp",
+                                  remedy: facts.seccompAvailable ? nil : "a kernel with CONFIG_SECCOMP_FILTER"))
+        checks.append(DoctorCheck(name: "landlock", state: facts.landlockABI != nil ? .ok : .missing,
+                                  detail: facts.landlockABI.map { "ABI \($0)" } ?? (facts.landlockReason ?? "unavailable"),
+                                  remedy: facts.landlockABI == nil ? facts.landlockReason : nil))
+        checks.append(DoctorCheck(name: "kernel", state: .ok, detail: "Linux \(facts.kernelRelease), otk running as uid \(geteuid())", remedy: nil))
+        return DoctorReport(checks: checks, profiles: profileReadiness())
+    }
+
+    private func delegationNote(_ cg: CgroupLayout) -> String {
+        guard cg.kind != .none else { return "" }
+        if geteuid() == 0 { return "; otk runs as root and can create its own cgroups" }
+        if let unified = cg.unifiedMount {
+            let own = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))?
+                .split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) } ?? "/"
+            let dir = unified + own
+            return access(dir, W_OK) == 0 ? "; \(dir) is delegated to this user" : "; \(dir) is not delegated to this user"
+        }
+        return "; unprivileged users cannot create v1 cgroups"
+    }
+
+    /// Runs `otk-launcher --check`: one line per namespace kind, "NAME ERRNO".
+    private func probeNamespaces() -> [(String, Int32)] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: launcherPath)
+        process.arguments = ["--check"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return [] }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let err = Int32(parts[1]) else { return nil }
+            return (String(parts[0]), err)
+        }
+    }
+
+    /// Launches `true` under each profile: the only honest answer to "can it run here".
+    private func profileReadiness() -> [ProfileReadiness] {
+        loader.list().map { entry in
+            do {
+                let loaded = try loader.load(entry.path)
+                let runner = SandboxRunner(supervisor: Supervisor(launcherPath: launcherPath))
+                let result = try runner.run(loaded, RunOptions(command: ["true"], workspace: nil, binds: [], environment: []))
+                return ProfileReadiness(name: entry.name, path: entry.path, runnable: result.status == 0,
+                                        detail: result.status == 0 ? "runs (layers: \(result.layers.joined(separator: ", ")))" : "`true` exited \(result.status)")
+            } catch let failure as SandboxRunError {
+                return ProfileReadiness(name: entry.name, path: entry.path, runnable: false, detail: failure.error.description)
+            } catch {
+                return ProfileReadiness(name: entry.name, path: entry.path, runnable: false, detail: "\(error)")
+            }
+        }
+    }
+}

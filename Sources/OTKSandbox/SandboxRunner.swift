@@ -1,0 +1,162 @@
+import Foundation
+import OTKConfig
+import OTKModel
+
+/// The result document of one sandboxed command (`--json`).
+public struct SandboxResult: Sendable, Codable {
+    public var status: Int32
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var durationMs: Double
+    public var profile: ProfileRef
+    public var layers: [String]
+    public var workspace: String
+    public var hostUid: UInt32
+    public var hostGid: UInt32
+    public var command: [String]
+    public var error: ErrorRef?
+
+    public struct ProfileRef: Sendable, Codable {
+        public var name: String
+        public var sha256: String
+        public var sources: [String]
+    }
+
+    public struct ErrorRef: Sendable, Codable {
+        public var kind: String
+        public var message: String
+        public var remedy: String?
+        public var step: String?
+        public var errno: Int32?
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status, signal, profile, layers, workspace, command, error
+        case exitCode = "exit_code", durationMs = "duration_ms", hostUid = "host_uid", hostGid = "host_gid"
+    }
+}
+
+/// Options of one `otk sandbox run` besides the profile.
+public struct RunOptions: Sendable {
+    public var command: [String]
+    /// Host directory to mount at the profile's workspace; nil for a fresh temporary one.
+    public var workspace: String?
+    public var binds: [(source: String, target: String, readOnly: Bool)]
+    public var environment: [(String, String)]
+
+    public init(command: [String], workspace: String?, binds: [(source: String, target: String, readOnly: Bool)], environment: [(String, String)]) {
+        self.command = command
+        self.workspace = workspace
+        self.binds = binds
+        self.environment = environment
+    }
+}
+
+/// Runs one command under one profile: resolves the workspace and host identity,
+/// builds the launch spec, runs it, and explains any failure.
+public struct SandboxRunner: Sendable {
+    public var supervisor: Supervisor
+    public var host: HostFileSystem
+
+    public init(supervisor: Supervisor, host: HostFileSystem = RealHostFileSystem()) {
+        self.supervisor = supervisor
+        self.host = host
+    }
+
+    /// Throws `OTKError` when nothing was launched, `SandboxRunError` when the launch failed during setup.
+    public func run(_ loaded: LoadedProfile, _ options: RunOptions) throws -> SandboxResult {
+        let workspace = try prepareWorkspace(options.workspace)
+        defer { if workspace.temporary { try? FileManager.default.removeItem(atPath: workspace.path) } }
+
+        var binds: [(bind: BindMount, readOnly: Bool)] = []
+        for b in options.binds {
+            guard let real = host.realPath(b.source) else {
+                throw OTKError(.badInput, "bind source `\(b.source)` does not exist", remedy: "check the --bind/--ro-bind argument")
+            }
+            guard SandboxPath.isClean(b.target), b.target != "/" else {
+                throw OTKError(.badInput, "bind target `\(b.target)` is not a clean absolute path below /")
+            }
+            binds.append((BindMount(source: real, target: b.target, optional: false), b.readOnly))
+        }
+        let request = RunRequest(command: options.command, workspace: workspace.path, extraBinds: binds,
+                                 extraEnvironment: options.environment,
+                                 hostEnvironment: ProcessInfo.processInfo.environment, identity: workspace.identity)
+        let spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
+        let outcome = try supervisor.run(spec)
+
+        var result = SandboxResult(
+            status: outcome.shellStatus, exitCode: outcome.exitCode, signal: outcome.signal,
+            durationMs: Double(outcome.durationNanoseconds) / 1e6,
+            profile: .init(name: loaded.profile.name, sha256: loaded.sha256, sources: loaded.profile.sources),
+            layers: spec.layers, workspace: workspace.path, hostUid: workspace.identity.uid, hostGid: workspace.identity.gid,
+            command: options.command, error: nil)
+        if let failure = outcome.failure {
+            let error = Diagnosis.explain(failure, command: options.command.first ?? "", host: HostFacts.read())
+            result.error = .init(kind: error.kind.rawValue, message: error.message, remedy: error.remedy, step: error.step, errno: error.errno)
+            result.layers = []
+            result.status = ExitCodes.code(for: error.kind)
+            throw SandboxRunError(error: error, result: result)
+        }
+        return result
+    }
+
+    private struct Workspace {
+        var path: String
+        var temporary: Bool
+        var identity: HostIdentity
+    }
+
+    private func prepareWorkspace(_ given: String?) throws(OTKError) -> Workspace {
+        let euid = geteuid(), egid = getegid()
+        guard let given else {
+            let identity = HostIdentity.choose(euid: euid, egid: egid, workspaceOwner: nil)
+            var template = Array((NSTemporaryDirectory() + "/otk-workspace-XXXXXX").utf8CString)
+            guard let made = mkdtemp(&template) else {
+                throw OTKError(.internalError, "cannot create a temporary workspace: \(String(cString: strerror(errno)))")
+            }
+            let path = String(cString: made)
+            if euid == 0 && chown(path, identity.uid, identity.gid) != 0 {
+                throw OTKError(.internalError, "cannot hand the temporary workspace to uid \(identity.uid): \(String(cString: strerror(errno)))")
+            }
+            return Workspace(path: host.realPath(path) ?? path, temporary: true, identity: identity)
+        }
+        guard let real = host.realPath(given), host.kind(of: real) == .directory else {
+            throw OTKError(.badInput, "workspace `\(given)` is not an existing directory", remedy: "create it first")
+        }
+        var st = stat()
+        guard stat(real, &st) == 0 else { throw OTKError(.badInput, "cannot stat workspace `\(given)`") }
+        let identity = HostIdentity.choose(euid: euid, egid: egid, workspaceOwner: (st.st_uid, st.st_gid))
+        if euid == 0 && st.st_uid == 0 {
+            throw OTKError(.badInput, "workspace `\(given)` is owned by root, and the sandbox never runs as host root, so it could not write there",
+                           remedy: "give it to an unprivileged user, e.g. `chown -R \(HostIdentity.unprivilegedDefault):\(HostIdentity.unprivilegedDefault) \(given)`, or omit --workspace for a temporary one")
+        }
+        if euid != 0 && access(real, W_OK) != 0 {
+            throw OTKError(.badInput, "workspace `\(given)` is not writable by uid \(euid)", remedy: "use a directory you own")
+        }
+        return Workspace(path: real, temporary: false, identity: identity)
+    }
+}
+
+/// A failed run, with the result document that describes it.
+public struct SandboxRunError: Error, Sendable {
+    public var error: OTKError
+    public var result: SandboxResult
+}
+
+/// The process exit codes of otk, in one place (README has the same table).
+public enum ExitCodes {
+    public static let badInput: Int32 = 2
+    public static let denied: Int32 = 3
+    public static let isolationUnavailable: Int32 = 4
+    public static let internalError: Int32 = 70
+
+    public static func code(for kind: ErrorKind) -> Int32 {
+        switch kind {
+        case .badInput: return badInput
+        case .isolationUnavailable, .setupFailed: return isolationUnavailable
+        case .commandNotFound: return 127
+        case .commandNotExecutable: return 126
+        case .internalError: return internalError
+        }
+    }
+}

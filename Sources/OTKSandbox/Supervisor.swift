@@ -1,0 +1,146 @@
+import COTKSystem
+import Dispatch
+import Foundation
+import OTKModel
+
+/// How a sandboxed command ended.
+public struct SandboxOutcome: Sendable {
+    /// The command's exit code, when it exited.
+    public var exitCode: Int32?
+    /// The signal that ended it, when one did.
+    public var signal: Int32?
+    /// Wall-clock time from spawning the launcher to reaping it.
+    public var durationNanoseconds: UInt64
+    /// The setup failure, when the command never ran.
+    public var failure: LauncherRecord?
+
+    /// The status a shell would report: the exit code, or 128 + the signal.
+    public var shellStatus: Int32 {
+        if let exitCode { return exitCode }
+        if let signal { return 128 + signal }
+        return 127
+    }
+}
+
+/// Spawns otk-launcher for one launch spec and waits for it. The supervisor never
+/// forks: all process creation below posix_spawn happens in the single-threaded launcher.
+public struct Supervisor: Sendable {
+    /// Path of the otk-launcher executable.
+    public var launcherPath: String
+
+    public init(launcherPath: String) {
+        self.launcherPath = launcherPath
+    }
+
+    /// otk-launcher next to the running executable, or $OTK_LAUNCHER.
+    public static func defaultLauncherPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let path = environment["OTK_LAUNCHER"], !path.isEmpty { return path }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("otk-launcher").path
+    }
+
+    /// The signals otk passes on to the sandbox instead of dying of them.
+    static let forwardedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+
+    public func run(_ spec: LaunchSpec) throws(OTKError) -> SandboxOutcome {
+        guard access(launcherPath, X_OK) == 0 else {
+            throw OTKError(.internalError, "otk-launcher not found at `\(launcherPath)`",
+                           remedy: "build the package (swift build) or set OTK_LAUNCHER to its path")
+        }
+        let bytes = try spec.encoded()
+        let specFD = cotk_memfd("otk-spec")
+        guard specFD >= 0 else { throw Self.systemError("memfd_create", Glibc.errno) }
+        defer { close(specFD) }
+        let written = bytes.withUnsafeBytes { write(specFD, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw Self.systemError("write launch spec", Glibc.errno) }
+
+        var status: [Int32] = [-1, -1]
+        var lifeline: [Int32] = [-1, -1]
+        guard cotk_pipe_cloexec(&status) == 0, cotk_pipe_cloexec(&lifeline) == 0 else {
+            throw Self.systemError("pipe2", Glibc.errno)
+        }
+        // Moved above 10 first so that placing them on fds 3, 4, 5 cannot overwrite one another.
+        let childFDs = [specFD, status[1], lifeline[0]].map { cotk_dup_cloexec($0, 10) }
+        defer {
+            for fd in childFDs where fd >= 0 { close(fd) }
+            close(status[0]); close(lifeline[1])
+        }
+        close(status[1]); close(lifeline[0])
+        guard !childFDs.contains(where: { $0 < 0 }) else { throw Self.systemError("dup", Glibc.errno) }
+
+        // Forward termination signals to the launcher; it passes them to the sandbox's init.
+        let sources = Self.forwardedSignals.map { sig -> DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            return DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        }
+        defer {
+            for (source, sig) in zip(sources, Self.forwardedSignals) {
+                source.cancel()
+                signal(sig, SIG_DFL)
+            }
+        }
+
+        let start = DispatchTime.now().uptimeNanoseconds
+        var pid: pid_t = 0
+        let argv = [launcherPath, "3", "4", "5"]
+        let rc = Self.withCStrings(argv) { cargv in
+            var envp: [UnsafeMutablePointer<CChar>?] = [nil]
+            return childFDs.withUnsafeBufferPointer { fds in
+                cotk_spawn(&pid, launcherPath, cargv, &envp, fds.baseAddress, Int32(fds.count))
+            }
+        }
+        guard rc == 0 else { throw Self.systemError("posix_spawn \(launcherPath)", rc) }
+        for source in sources {
+            let launcher = pid
+            let sig = Int32(source.handle)
+            source.setEventHandler { kill(launcher, sig) }
+            source.resume()
+        }
+        for fd in childFDs { close(fd) }
+
+        let records = Self.readAll(status[0])
+        var waitStatus: Int32 = 0
+        while waitpid(pid, &waitStatus, 0) < 0 && Glibc.errno == EINTR {}
+        let duration = DispatchTime.now().uptimeNanoseconds - start
+
+        guard let decoded = LauncherRecord.decodeAll(records) else {
+            throw OTKError(.internalError, "otk-launcher wrote a malformed status record (\(records.count) bytes)")
+        }
+        if let failure = decoded.first(where: { $0.kind == .failure }) {
+            return SandboxOutcome(exitCode: nil, signal: nil, durationNanoseconds: duration, failure: failure)
+        }
+        if let exit = decoded.first(where: { $0.kind == .exit }) {
+            let ws = exit.value
+            let signaled = (ws & 0x7f) != 0 && (ws & 0x7f) != 0x7f
+            return SandboxOutcome(exitCode: signaled ? nil : (ws >> 8) & 0xff, signal: signaled ? ws & 0x7f : nil,
+                                  durationNanoseconds: duration, failure: nil)
+        }
+        // No report at all: the launcher or init was killed from outside.
+        let launcherSignal = (waitStatus & 0x7f)
+        let how = launcherSignal != 0 ? "killed by signal \(launcherSignal)" : "exited with \((waitStatus >> 8) & 0xff)"
+        throw OTKError(.setupFailed, "the sandbox ended without reporting how its command ended (otk-launcher \(how))",
+                       remedy: "was it killed from outside, e.g. by the OOM killer?")
+    }
+
+    private static func readAll(_ fd: Int32) -> [UInt8] {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { out += buffer[0..<n]; continue }
+            if n < 0 && Glibc.errno == EINTR { continue }
+            return out
+        }
+    }
+
+    static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        pointers.append(nil)
+        defer { for p in pointers { free(p) } }
+        return body(&pointers)
+    }
+
+    static func systemError(_ what: String, _ err: Int32) -> OTKError {
+        OTKError(.internalError, "\(what): \(String(cString: strerror(err)))", errno: err)
+    }
+}

@@ -1,0 +1,1078 @@
+/*
+ * otk-launcher: executes one already-decided sandbox launch.
+ *
+ * The Swift supervisor (otk) decides everything: it turns a profile into a flat
+ * list of operations (the "launch spec"), and spawns this program with
+ *
+ *     otk-launcher SPEC_FD STATUS_FD LIFELINE_FD
+ *
+ *   SPEC_FD      a memfd holding the spec: NUL-separated tokens, see parse_spec()
+ *   STATUS_FD    the write end of a pipe; every record written is `struct otk_record`
+ *   LIFELINE_FD  the read end of a pipe whose write end only otk holds: EOF means
+ *                otk is gone, and then the whole sandbox is killed
+ *
+ * This program makes no policy decisions; an operation it does not know is an
+ * error, never ignored. It runs three processes, each with one job:
+ *
+ *   monitor  (this process, host namespaces): reads and checks the spec, clone3()s
+ *            the sandbox, writes its uid/gid maps, releases it, forwards signals
+ *            and exits with the sandbox's status.
+ *   init     (pid 1 of the new pid namespace): builds the new root, drops every
+ *            privilege, forks the payload, reaps, forwards signals, and takes the
+ *            whole tree down when the payload exits or otk goes away.
+ *   payload  (pid 2): detaches from the terminal session, closes inherited fds,
+ *            and execs the command.
+ *
+ * Failure reporting: a setup failure writes one fixed-size record {step, errno,
+ * detail} to STATUS_FD and exits 127. When the payload ends, init writes one
+ * record with its wait status. EOF with no failure record means the command ran.
+ * The pipe is CLOEXEC, so the payload's copy closes when execve succeeds.
+ *
+ * After clone3() no process here allocates memory: the spec lives in a static
+ * buffer and every path is built in fixed-size stack buffers.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <linux/securebits.h>
+
+/* ---- constants older C libraries lack (values from the kernel UAPI) ---- */
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#endif
+#ifndef FSMOUNT_CLOEXEC
+#define FSMOUNT_CLOEXEC 0x00000001
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#define OTK_FSCONFIG_SET_STRING 1
+#define OTK_FSCONFIG_CMD_CREATE 6
+
+struct otk_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+
+struct otk_clone_args {
+    uint64_t flags;
+    uint64_t pidfd;
+    uint64_t child_tid;
+    uint64_t parent_tid;
+    uint64_t exit_signal;
+    uint64_t stack;
+    uint64_t stack_size;
+    uint64_t tls;
+    uint64_t set_tid;
+    uint64_t set_tid_size;
+    uint64_t cgroup;
+};
+
+/* ---- the status record; mirrored in Sources/OTKSandbox/LauncherRecord.swift ---- */
+#define OTK_RECORD_MAGIC 0x314b544fu /* "OTK1" little-endian */
+enum { OTK_RECORD_FAILURE = 1, OTK_RECORD_EXIT = 2 };
+
+struct otk_record {
+    uint32_t magic;
+    uint32_t kind;
+    int32_t err;    /* errno of the failed call, 0 if none */
+    int32_t value;  /* wait status for OTK_RECORD_EXIT */
+    char step[32];  /* which step failed, e.g. "bind", "pivot_root" */
+    char detail[208];
+};
+_Static_assert(sizeof(struct otk_record) == 256, "record size is part of the protocol");
+
+/* ---- the spec ---- */
+#define SPEC_MAX (1u << 20)
+#define OPS_MAX 4096
+#define ARGS_MAX 4
+
+enum op_kind {
+    OP_NAMESPACE, OP_UID, OP_GID, OP_SETGROUPS, OP_HOSTNAME, OP_LOOPBACK, OP_DENY_USERNS,
+    OP_ROOT_SIZE, OP_BIND, OP_TMPFS, OP_PROC, OP_DEV, OP_DIR, OP_SYMLINK, OP_FILE, OP_MASK,
+    OP_READONLY, OP_ROOT_READONLY, OP_ENV, OP_ARG, OP_CWD,
+};
+
+static const struct {
+    const char *name;
+    enum op_kind kind;
+    int argc;
+} op_table[] = {
+    {"namespace", OP_NAMESPACE, 1},   /* user|mount|pid|net|ipc|uts|cgroup */
+    {"uid", OP_UID, 2},               /* inside-id host-id */
+    {"gid", OP_GID, 2},               /* inside-id host-id */
+    {"setgroups", OP_SETGROUPS, 1},   /* allow|deny */
+    {"hostname", OP_HOSTNAME, 1},
+    {"loopback", OP_LOOPBACK, 0},     /* bring lo up in the new net namespace */
+    {"deny-userns", OP_DENY_USERNS, 0},
+    {"root-size", OP_ROOT_SIZE, 1},   /* bytes of the tmpfs that becomes / */
+    {"bind", OP_BIND, 3},             /* host-source dest ro|rw[,try] */
+    {"tmpfs", OP_TMPFS, 3},           /* dest size-bytes octal-mode */
+    {"proc", OP_PROC, 1},             /* dest */
+    {"dev", OP_DEV, 1},               /* dest */
+    {"dir", OP_DIR, 2},               /* dest octal-mode */
+    {"symlink", OP_SYMLINK, 2},       /* target dest */
+    {"file", OP_FILE, 3},             /* dest octal-mode content */
+    {"mask", OP_MASK, 1},             /* dest: hide (empty dir or /dev/null) if it exists */
+    {"readonly", OP_READONLY, 1},     /* dest: make read-only if it exists */
+    {"root-readonly", OP_ROOT_READONLY, 0},
+    {"env", OP_ENV, 1},               /* NAME=VALUE */
+    {"arg", OP_ARG, 1},
+    {"cwd", OP_CWD, 1},
+};
+
+struct op {
+    enum op_kind kind;
+    const char *a[ARGS_MAX];
+};
+
+static char spec_buf[SPEC_MAX + 1];
+static struct op ops[OPS_MAX];
+static size_t n_ops;
+static char *argv_out[OPS_MAX + 1];
+static char *envp_out[OPS_MAX + 1];
+
+/* What the spec asks for, gathered once by check_spec(). */
+static struct {
+    uint64_t clone_flags;
+    int unshare_cgroup;
+    const char *uid_inside, *uid_host, *gid_inside, *gid_host;
+    int setgroups_allow;
+    const char *hostname;
+    int loopback;
+    int deny_userns;
+    unsigned long long root_size;
+    const char *cwd;
+    uid_t uid;
+    gid_t gid;
+} want;
+
+static int status_fd = -1;
+static const char *current_step = "spec";
+
+/* ---- reporting ---- */
+
+/* Writes one failure record and exits 127. Async-signal-safe apart from vsnprintf into a stack buffer. */
+__attribute__((noreturn, format(printf, 2, 3))) static void fail(int err, const char *fmt, ...) {
+    struct otk_record r;
+    memset(&r, 0, sizeof r);
+    r.magic = OTK_RECORD_MAGIC;
+    r.kind = OTK_RECORD_FAILURE;
+    r.err = err;
+    strncpy(r.step, current_step, sizeof r.step - 1);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r.detail, sizeof r.detail, fmt, ap);
+    va_end(ap);
+    if (status_fd >= 0) {
+        ssize_t n;
+        do n = write(status_fd, &r, sizeof r); while (n < 0 && errno == EINTR);
+    } else {
+        dprintf(2, "otk-launcher: %s: %s: %s\n", r.step, r.detail, strerror(err));
+    }
+    _exit(127);
+}
+
+static void report_exit(int wait_status) {
+    struct otk_record r;
+    memset(&r, 0, sizeof r);
+    r.magic = OTK_RECORD_MAGIC;
+    r.kind = OTK_RECORD_EXIT;
+    r.value = wait_status;
+    strncpy(r.step, "exit", sizeof r.step - 1);
+    ssize_t n;
+    do n = write(status_fd, &r, sizeof r); while (n < 0 && errno == EINTR);
+}
+
+/* ---- raw syscalls (no wrapper in older C libraries) ---- */
+
+static long sys_clone3(struct otk_clone_args *args) { return syscall(SYS_clone3, args, sizeof *args); }
+static int sys_pivot_root(const char *new_root, const char *put_old) { return (int)syscall(SYS_pivot_root, new_root, put_old); }
+static int sys_open_tree(int dfd, const char *path, unsigned flags) { return (int)syscall(SYS_open_tree, dfd, path, flags); }
+static int sys_move_mount(int from, const char *from_path, int to, const char *to_path, unsigned flags) {
+    return (int)syscall(SYS_move_mount, from, from_path, to, to_path, flags);
+}
+static int sys_fsopen(const char *fs, unsigned flags) { return (int)syscall(SYS_fsopen, fs, flags); }
+static int sys_fsconfig(int fd, unsigned cmd, const char *key, const void *value, int aux) {
+    return (int)syscall(SYS_fsconfig, fd, cmd, key, value, aux);
+}
+static int sys_fsmount(int fd, unsigned flags, unsigned attrs) { return (int)syscall(SYS_fsmount, fd, flags, attrs); }
+static int sys_mount_setattr(int dfd, const char *path, unsigned flags, uint64_t set) {
+    struct otk_mount_attr attr = {.attr_set = set};
+    return (int)syscall(SYS_mount_setattr, dfd, path, flags, &attr, sizeof attr);
+}
+static int sys_openat2(int dfd, const char *path, int flags, uint64_t resolve) {
+    struct open_how how = {.flags = (uint64_t)flags, .resolve = resolve};
+    return (int)syscall(SYS_openat2, dfd, path, &how, sizeof how);
+}
+static int sys_close_range(unsigned first, unsigned last) { return (int)syscall(SYS_close_range, first, last, 0); }
+
+static ssize_t write_all(int fd, const char *buf, size_t len) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, buf + done, len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+/* Writes a whole small file such as /proc/PID/uid_map; returns 0 or -1 with errno set. */
+static int write_file(const char *path, const char *content) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write_all(fd, content, strlen(content));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n < 0 ? -1 : 0;
+}
+
+/* ---- spec parsing and checking (monitor, before clone) ---- */
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out, int base) {
+    if (!*s) return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, base);
+    if (errno || *end || v > max || *s == '-') return -1;
+    *out = v;
+    return 0;
+}
+
+/* An absolute, normalized path: starts with '/', no "." or ".." component, no "//". */
+static int is_clean_absolute(const char *p) {
+    if (p[0] != '/') return 0;
+    if (strlen(p) >= PATH_MAX) return 0;
+    for (const char *c = p; *c;) {
+        while (*c == '/') c++;
+        const char *end = strchrnul(c, '/');
+        size_t len = (size_t)(end - c);
+        if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.')) return 0;
+        if (len == 0 && *end) return 0;
+        c = end;
+        if (*c == '/' && c[1] == '/') return 0;
+    }
+    return 1;
+}
+
+/*
+ * The spec is a sequence of NUL-terminated tokens: "otk-spec-1", then operations,
+ * each an operation name followed by exactly its arguments, then "end".
+ */
+static void parse_spec(int fd) {
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = pread(fd, spec_buf + len, SPEC_MAX - len, (off_t)len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail(errno, "cannot read the launch spec");
+        if (n == 0) break;
+        len += (size_t)n;
+        if (len == SPEC_MAX) fail(EFBIG, "launch spec larger than %u bytes", SPEC_MAX);
+    }
+    spec_buf[len] = '\0';
+    if (len == 0 || spec_buf[len - 1] != '\0') fail(EINVAL, "launch spec is not NUL-terminated");
+
+    char *p = spec_buf, *end = spec_buf + len;
+    if (strcmp(p, "otk-spec-1") != 0) fail(EINVAL, "launch spec has no otk-spec-1 header");
+    p += strlen(p) + 1;
+    while (p < end) {
+        if (strcmp(p, "end") == 0) {
+            if (p + strlen(p) + 1 != end) fail(EINVAL, "launch spec has data after end");
+            return;
+        }
+        size_t i;
+        for (i = 0; i < sizeof op_table / sizeof op_table[0]; i++)
+            if (strcmp(p, op_table[i].name) == 0) break;
+        if (i == sizeof op_table / sizeof op_table[0]) fail(EINVAL, "unknown launch operation `%.64s`", p);
+        if (n_ops == OPS_MAX) fail(E2BIG, "more than %d launch operations", OPS_MAX);
+        struct op *op = &ops[n_ops++];
+        op->kind = op_table[i].kind;
+        p += strlen(p) + 1;
+        for (int a = 0; a < op_table[i].argc; a++) {
+            if (p >= end) fail(EINVAL, "operation `%s` is missing arguments", op_table[i].name);
+            op->a[a] = p;
+            p += strlen(p) + 1;
+        }
+    }
+    fail(EINVAL, "launch spec has no end marker");
+}
+
+static void check_spec(void) {
+    size_t n_args = 0, n_env = 0;
+    unsigned long long v;
+    want.root_size = 8ull << 20;
+    for (size_t i = 0; i < n_ops; i++) {
+        struct op *op = &ops[i];
+        switch (op->kind) {
+        case OP_NAMESPACE: {
+            const char *n = op->a[0];
+            if (!strcmp(n, "user")) want.clone_flags |= CLONE_NEWUSER;
+            else if (!strcmp(n, "mount")) want.clone_flags |= CLONE_NEWNS;
+            else if (!strcmp(n, "pid")) want.clone_flags |= CLONE_NEWPID;
+            else if (!strcmp(n, "net")) want.clone_flags |= CLONE_NEWNET;
+            else if (!strcmp(n, "ipc")) want.clone_flags |= CLONE_NEWIPC;
+            else if (!strcmp(n, "uts")) want.clone_flags |= CLONE_NEWUTS;
+            else if (!strcmp(n, "cgroup")) want.unshare_cgroup = 1;
+            else fail(EINVAL, "unknown namespace `%.64s`", n);
+            break;
+        }
+        case OP_UID:
+        case OP_GID:
+            if (parse_uint(op->a[0], 0xfffffffeu, &v, 10) || parse_uint(op->a[1], 0xfffffffeu, &v, 10))
+                fail(EINVAL, "bad id mapping %.32s %.32s", op->a[0], op->a[1]);
+            if (op->kind == OP_UID) { want.uid_inside = op->a[0]; want.uid_host = op->a[1]; want.uid = (uid_t)strtoul(op->a[0], NULL, 10); }
+            else { want.gid_inside = op->a[0]; want.gid_host = op->a[1]; want.gid = (gid_t)strtoul(op->a[0], NULL, 10); }
+            break;
+        case OP_SETGROUPS:
+            if (strcmp(op->a[0], "allow") && strcmp(op->a[0], "deny")) fail(EINVAL, "setgroups takes allow or deny");
+            want.setgroups_allow = !strcmp(op->a[0], "allow");
+            break;
+        case OP_HOSTNAME:
+            if (strlen(op->a[0]) > 64) fail(EINVAL, "hostname longer than 64 bytes");
+            want.hostname = op->a[0];
+            break;
+        case OP_LOOPBACK: want.loopback = 1; break;
+        case OP_DENY_USERNS: want.deny_userns = 1; break;
+        case OP_ROOT_SIZE:
+            if (parse_uint(op->a[0], 1ull << 40, &want.root_size, 10)) fail(EINVAL, "bad root size `%.32s`", op->a[0]);
+            break;
+        case OP_BIND:
+            if (!is_clean_absolute(op->a[0])) fail(EINVAL, "bind source `%.150s` is not a clean absolute path", op->a[0]);
+            if (!is_clean_absolute(op->a[1]) || !strcmp(op->a[1], "/")) fail(EINVAL, "bind destination `%.150s` is not a clean absolute path", op->a[1]);
+            if (strcmp(op->a[2], "ro") && strcmp(op->a[2], "rw") && strcmp(op->a[2], "ro,try") && strcmp(op->a[2], "rw,try"))
+                fail(EINVAL, "bind mode `%.32s` is not ro, rw, ro,try or rw,try", op->a[2]);
+            break;
+        case OP_TMPFS:
+            if (parse_uint(op->a[1], 1ull << 40, &v, 10) || parse_uint(op->a[2], 07777, &v, 8))
+                fail(EINVAL, "bad tmpfs size or mode for `%.150s`", op->a[0]);
+            /* fall through: the destination is checked like every other */
+            __attribute__((fallthrough));
+        case OP_PROC:
+        case OP_DEV:
+        case OP_MASK:
+        case OP_READONLY:
+            if (!is_clean_absolute(op->a[0]) || !strcmp(op->a[0], "/")) fail(EINVAL, "destination `%.150s` is not a clean absolute path", op->a[0]);
+            break;
+        case OP_DIR:
+        case OP_FILE:
+            if (!is_clean_absolute(op->a[0]) || !strcmp(op->a[0], "/")) fail(EINVAL, "destination `%.150s` is not a clean absolute path", op->a[0]);
+            if (parse_uint(op->a[1], 07777, &v, 8)) fail(EINVAL, "bad mode for `%.150s`", op->a[0]);
+            break;
+        case OP_SYMLINK:
+            if (!*op->a[0] || !is_clean_absolute(op->a[1])) fail(EINVAL, "bad symlink `%.150s`", op->a[1]);
+            break;
+        case OP_ROOT_READONLY: break;
+        case OP_ENV:
+            if (!strchr(op->a[0], '=') || op->a[0][0] == '=') fail(EINVAL, "environment entry `%.64s` is not NAME=VALUE", op->a[0]);
+            envp_out[n_env++] = (char *)op->a[0];
+            break;
+        case OP_ARG: argv_out[n_args++] = (char *)op->a[0]; break;
+        case OP_CWD:
+            if (!is_clean_absolute(op->a[0])) fail(EINVAL, "working directory `%.150s` is not a clean absolute path", op->a[0]);
+            want.cwd = op->a[0];
+            break;
+        }
+    }
+    /* The launcher builds a private root, so these two are not optional. */
+    if ((want.clone_flags & (CLONE_NEWUSER | CLONE_NEWNS)) != (CLONE_NEWUSER | CLONE_NEWNS))
+        fail(EINVAL, "the spec must ask for user and mount namespaces");
+    if (!want.uid_host || !want.gid_host) fail(EINVAL, "the spec has no uid or gid mapping");
+    if (!strcmp(want.uid_host, "0") || !strcmp(want.gid_host, "0")) fail(EPERM, "the sandbox may never be host uid or gid 0");
+    if (n_args == 0) fail(EINVAL, "the spec has no command");
+    if (!want.cwd) want.cwd = "/";
+    argv_out[n_args] = NULL;
+    envp_out[n_env] = NULL;
+}
+
+/* ---- signal forwarding in the monitor ---- */
+
+static volatile pid_t monitor_child;
+
+static void monitor_forward(int sig) {
+    int saved = errno;
+    if (monitor_child > 0) kill(monitor_child, sig);
+    errno = saved;
+}
+
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+#define N_FORWARDED (sizeof forwarded_signals / sizeof forwarded_signals[0])
+
+/* ---- the new root (init, inside all new namespaces) ---- */
+
+/* Joins "/newroot" and an absolute sandbox path into buf. */
+static const char *in_newroot(char *buf, size_t size, const char *path) {
+    if ((size_t)snprintf(buf, size, "/newroot%s", path) >= size) fail(ENAMETOOLONG, "path `%.150s` too long", path);
+    return buf;
+}
+
+/*
+ * Opens (creating as needed) the mount point `path` inside the new root, one
+ * component at a time with O_NOFOLLOW, so that no symlink -- including one a
+ * previous bind brought in from a host directory -- can redirect a mount.
+ * `as_dir` says whether the last component is a directory or a file.
+ */
+static int open_mountpoint(int root_fd, const char *path, int as_dir, mode_t mode) {
+    char comp[NAME_MAX + 1];
+    int cur = dup(root_fd);
+    if (cur < 0) fail(errno, "dup");
+    const char *c = path;
+    while (*c == '/') c++;
+    while (*c) {
+        const char *end = strchrnul(c, '/');
+        size_t len = (size_t)(end - c);
+        if (len > NAME_MAX) fail(ENAMETOOLONG, "`%.150s`", path);
+        memcpy(comp, c, len);
+        comp[len] = '\0';
+        const char *rest = end;
+        while (*rest == '/') rest++;
+        int last = (*rest == '\0');
+        int next;
+        if (!last || as_dir) {
+            if (mkdirat(cur, comp, last ? mode : 0755) < 0 && errno != EEXIST)
+                fail(errno, "cannot create directory `%.150s` in the new root (component `%s`)", path, comp);
+            next = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        } else {
+            int f = openat(cur, comp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (f < 0 && errno != EISDIR && errno != ETXTBSY && errno != EROFS && errno != EACCES)
+                fail(errno, "cannot create file `%.150s` in the new root", path);
+            if (f >= 0) close(f);
+            next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (next < 0) fail(errno, "cannot open `%.150s` in the new root without following symlinks", path);
+        close(cur);
+        cur = next;
+        c = rest;
+    }
+    return cur;
+}
+
+/* Attaches a detached mount (from open_tree or fsmount) on top of the mount point fd. */
+static void attach(int mnt_fd, int target_fd, const char *what) {
+    if (sys_move_mount(mnt_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        fail(errno, "cannot attach %.150s", what);
+    close(mnt_fd);
+    close(target_fd);
+}
+
+/*
+ * Binds a host path into the new root. The source is opened beneath the old root
+ * with RESOLVE_NO_SYMLINKS: otk canonicalized it, so a symlink appearing now means
+ * the host path changed between deciding and executing, and the bind is refused.
+ * The clone is made read-only (recursively, so submounts of e.g. /usr are too)
+ * before it is ever attached: there is no moment when it is writable in the new root.
+ */
+static void do_bind(int oldroot_fd, int root_fd, const char *src, const char *dst, const char *mode) {
+    int ro = !strncmp(mode, "ro", 2), try_only = strstr(mode, "try") != NULL;
+    int src_fd = sys_openat2(oldroot_fd, src + 1, O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+    if (src_fd < 0) {
+        if (try_only && errno == ENOENT) return;
+        fail(errno, "cannot open bind source `%.150s`", src);
+    }
+    struct stat st;
+    if (fstat(src_fd, &st) < 0) fail(errno, "cannot stat bind source `%.150s`", src);
+    int tree = sys_open_tree(src_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (tree < 0) fail(errno, "cannot clone mount of `%.150s`", src);
+    close(src_fd);
+    uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (ro ? MOUNT_ATTR_RDONLY : 0);
+    if (sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, attrs) < 0)
+        fail(errno, "cannot make bind of `%.150s` %s,nosuid,nodev", src, ro ? "read-only" : "read-write");
+    int target = open_mountpoint(root_fd, dst, S_ISDIR(st.st_mode), 0755);
+    attach(tree, target, dst);
+}
+
+/* A new filesystem instance (tmpfs, proc, devpts) from the fsopen API, attached at dst. */
+static void do_fs(int root_fd, const char *fstype, const char *dst, const char *const *options, unsigned attrs) {
+    int fs = sys_fsopen(fstype, FSOPEN_CLOEXEC);
+    if (fs < 0) fail(errno, "cannot open a %s filesystem for `%.150s`", fstype, dst);
+    for (const char *const *o = options; o && o[0]; o += 2)
+        if (sys_fsconfig(fs, OTK_FSCONFIG_SET_STRING, o[0], o[1], 0) < 0)
+            fail(errno, "%s option %s=%s for `%.120s`", fstype, o[0], o[1], dst);
+    if (sys_fsconfig(fs, OTK_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        fail(errno, "cannot create the %s filesystem for `%.150s`", fstype, dst);
+    int mnt = sys_fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+    if (mnt < 0) fail(errno, "cannot mount %s at `%.150s`", fstype, dst);
+    close(fs);
+    attach(mnt, open_mountpoint(root_fd, dst, 1, 0755), dst);
+}
+
+static void do_tmpfs(int root_fd, const char *dst, const char *size, const char *mode) {
+    const char *opts[] = {"size", size, "mode", mode, NULL};
+    do_fs(root_fd, "tmpfs", dst, opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+}
+
+/* Opens an existing path in the new root without following symlinks; -1 if it does not exist. */
+static int open_existing(int root_fd, const char *path) {
+    int fd = sys_openat2(root_fd, path + 1, O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
+    if (fd < 0 && errno != ENOENT) fail(errno, "cannot open `%.150s` in the new root", path);
+    return fd;
+}
+
+/* Hides a path: an empty read-only tmpfs over a directory, the host's /dev/null over a file. */
+static void do_mask(int oldroot_fd, int root_fd, const char *path) {
+    int fd = open_existing(root_fd, path);
+    if (fd < 0) return;
+    struct stat st;
+    if (fstat(fd, &st) < 0) fail(errno, "cannot stat `%.150s`", path);
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        const char *opts[] = {"size", "0", "mode", "0555", NULL};
+        int fs = sys_fsopen("tmpfs", FSOPEN_CLOEXEC);
+        if (fs < 0) fail(errno, "cannot open a tmpfs to mask `%.150s`", path);
+        for (const char *const *o = opts; o[0]; o += 2)
+            if (sys_fsconfig(fs, OTK_FSCONFIG_SET_STRING, o[0], o[1], 0) < 0) fail(errno, "tmpfs option for mask");
+        if (sys_fsconfig(fs, OTK_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) fail(errno, "cannot create mask tmpfs");
+        int mnt = sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        if (mnt < 0) fail(errno, "cannot mount mask tmpfs over `%.150s`", path);
+        close(fs);
+        attach(mnt, open_existing(root_fd, path), path);
+    } else {
+        int null_fd = sys_openat2(oldroot_fd, "dev/null", O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
+        if (null_fd < 0) fail(errno, "cannot open the host's /dev/null to mask `%.150s`", path);
+        int tree = sys_open_tree(null_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (tree < 0) fail(errno, "cannot clone /dev/null to mask `%.150s`", path);
+        close(null_fd);
+        if (sys_mount_setattr(tree, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) < 0)
+            fail(errno, "cannot make the mask of `%.150s` read-only", path);
+        attach(tree, fd, path);
+    }
+}
+
+/* Makes an existing path read-only by binding it onto itself, read-only, recursively. */
+static void do_readonly(int root_fd, const char *path) {
+    int fd = open_existing(root_fd, path);
+    if (fd < 0) return;
+    int tree = sys_open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (tree < 0) fail(errno, "cannot clone `%.150s` to make it read-only", path);
+    if (sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+        fail(errno, "cannot make `%.150s` read-only", path);
+    attach(tree, fd, path);
+}
+
+/*
+ * A minimal /dev: a tmpfs holding binds of six host device nodes (a user
+ * namespace cannot mknod), a private devpts instance, the usual symlinks and an
+ * empty shm directory; then the tmpfs itself is made read-only.
+ */
+static void do_dev(int oldroot_fd, int root_fd, const char *dst) {
+    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+    char path[PATH_MAX];
+    const char *opts[] = {"size", "65536", "mode", "0755", NULL};
+    do_fs(root_fd, "tmpfs", dst, opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        char host[32];
+        snprintf(host, sizeof host, "dev/%s", nodes[i]);
+        int src = sys_openat2(oldroot_fd, host, O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
+        if (src < 0) fail(errno, "cannot open the host's /%s", host);
+        int tree = sys_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (tree < 0) fail(errno, "cannot clone the host's /%s", host);
+        close(src);
+        /* nodev would make the node useless; nosuid and noexec cost nothing. */
+        if (sys_mount_setattr(tree, "", AT_EMPTY_PATH, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) < 0)
+            fail(errno, "cannot set flags on /%s", host);
+        snprintf(path, sizeof path, "%s/%s", dst, nodes[i]);
+        attach(tree, open_mountpoint(root_fd, path, 0, 0), path);
+    }
+    snprintf(path, sizeof path, "%s/pts", dst);
+    const char *pts_opts[] = {"newinstance", "", "ptmxmode", "0666", "mode", "0620", NULL};
+    /* devpts takes a flag option with no value; fsconfig wants FSCONFIG_SET_FLAG for it. */
+    int fs = sys_fsopen("devpts", FSOPEN_CLOEXEC);
+    if (fs < 0) fail(errno, "cannot open a devpts filesystem");
+    for (const char *const *o = pts_opts + 2; o[0]; o += 2)
+        if (sys_fsconfig(fs, OTK_FSCONFIG_SET_STRING, o[0], o[1], 0) < 0) fail(errno, "devpts option %s", o[0]);
+    if (sys_fsconfig(fs, OTK_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) fail(errno, "cannot create a private devpts");
+    int mnt = sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+    if (mnt < 0) fail(errno, "cannot mount devpts");
+    close(fs);
+    attach(mnt, open_mountpoint(root_fd, path, 1, 0755), path);
+
+    static const char *const links[][2] = {
+        {"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+        {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+    };
+    /* symlinkat and mkdirat need a real directory fd, not O_PATH; /newroot/DST is our own tmpfs. */
+    char real[PATH_MAX];
+    int real_dir = open(in_newroot(real, sizeof real, dst), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (real_dir < 0) fail(errno, "cannot open %.150s", dst);
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (symlinkat(links[i][0], real_dir, links[i][1]) < 0) fail(errno, "cannot create %s/%s", dst, links[i][1]);
+    if (mkdirat(real_dir, "shm", 01777) < 0) fail(errno, "cannot create %s/shm", dst);
+    close(real_dir);
+    int dev_fd = open_existing(root_fd, dst);
+    if (dev_fd < 0) fail(ENOENT, "%.150s vanished", dst);
+    if (sys_mount_setattr(dev_fd, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) < 0)
+        fail(errno, "cannot make %.150s read-only", dst);
+    close(dev_fd);
+}
+
+static void do_dir(int root_fd, const char *dst, const char *mode) {
+    close(open_mountpoint(root_fd, dst, 1, (mode_t)strtoul(mode, NULL, 8)));
+}
+
+/* Creates a symlink in the new root; its parent directories are created without following symlinks. */
+static void do_symlink(int root_fd, const char *target, const char *dst) {
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", dst);
+    char *slash = strrchr(parent, '/');
+    const char *name = slash + 1;
+    *slash = '\0';
+    int dir = parent[0] ? open_mountpoint(root_fd, parent, 1, 0755) : dup(root_fd);
+    char real[PATH_MAX];
+    /* symlinkat needs a real directory fd, not O_PATH; reopen through /newroot. */
+    int real_dir = open(in_newroot(real, sizeof real, parent[0] ? parent : ""), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (real_dir < 0) fail(errno, "cannot open the parent of `%.150s`", dst);
+    if (symlinkat(target, real_dir, dst + (size_t)(name - parent)) < 0) fail(errno, "cannot create symlink `%.150s`", dst);
+    close(real_dir);
+    close(dir);
+}
+
+/* Writes a small file (e.g. /etc/passwd) into the new root, refusing to follow or replace anything. */
+static void do_file(int root_fd, const char *dst, const char *mode, const char *content) {
+    char parent[PATH_MAX], real[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", dst);
+    char *slash = strrchr(parent, '/');
+    *slash = '\0';
+    close(parent[0] ? open_mountpoint(root_fd, parent, 1, 0755) : dup(root_fd));
+    int fd = open(in_newroot(real, sizeof real, dst), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)strtoul(mode, NULL, 8));
+    if (fd < 0) fail(errno, "cannot create `%.150s`", dst);
+    if (write_all(fd, content, strlen(content)) < 0) fail(errno, "cannot write `%.150s`", dst);
+    close(fd);
+}
+
+static void bring_loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) fail(errno, "socket for the loopback interface");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) fail(errno, "cannot read the flags of lo");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail(errno, "cannot bring lo up");
+    close(s);
+}
+
+/*
+ * Builds the new root and enters it. The host root stays reachable at /oldroot
+ * only until every bind source has been opened; then it is detached for good.
+ */
+static void build_root(void) {
+    /* Private propagation before any mount, so nothing we mount leaks to the host. */
+    current_step = "mount-private";
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail(errno, "cannot make / private");
+
+    /* A scratch tmpfs over /tmp that holds the new root and, after pivot, the old one. */
+    current_step = "mount-base";
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=65536,mode=0700") < 0) fail(errno, "cannot mount the scratch tmpfs on /tmp");
+    if (mkdir("/tmp/newroot", 0755) < 0 || mkdir("/tmp/oldroot", 0700) < 0) fail(errno, "cannot create scratch directories");
+    current_step = "pivot_root";
+    if (sys_pivot_root("/tmp", "/tmp/oldroot") < 0) fail(errno, "cannot pivot into the scratch tmpfs");
+    if (chdir("/") < 0) fail(errno, "chdir /");
+
+    current_step = "mount-root";
+    char size[32];
+    snprintf(size, sizeof size, "%llu", want.root_size);
+    if (mount("tmpfs", "/newroot", "tmpfs", MS_NOSUID | MS_NODEV, NULL) < 0) fail(errno, "cannot mount the root tmpfs");
+    {
+        /* Resize through remount so the option string stays fixed-size. */
+        char opts[64];
+        snprintf(opts, sizeof opts, "size=%s,mode=0755", size);
+        if (mount("tmpfs", "/newroot", "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) < 0) fail(errno, "cannot size the root tmpfs");
+    }
+    int root_fd = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int oldroot_fd = open("/oldroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0 || oldroot_fd < 0) fail(errno, "cannot open /newroot or /oldroot");
+
+    for (size_t i = 0; i < n_ops; i++) {
+        struct op *op = &ops[i];
+        switch (op->kind) {
+        case OP_BIND: current_step = "bind"; do_bind(oldroot_fd, root_fd, op->a[0], op->a[1], op->a[2]); break;
+        case OP_TMPFS: current_step = "tmpfs"; do_tmpfs(root_fd, op->a[0], op->a[1], op->a[2]); break;
+        case OP_PROC: {
+            current_step = "proc";
+            do_fs(root_fd, "proc", op->a[0], NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+            break;
+        }
+        case OP_DEV: current_step = "dev"; do_dev(oldroot_fd, root_fd, op->a[0]); break;
+        case OP_DIR: current_step = "dir"; do_dir(root_fd, op->a[0], op->a[1]); break;
+        case OP_SYMLINK: current_step = "symlink"; do_symlink(root_fd, op->a[0], op->a[1]); break;
+        case OP_FILE: current_step = "file"; do_file(root_fd, op->a[0], op->a[1], op->a[2]); break;
+        case OP_MASK: current_step = "mask"; do_mask(oldroot_fd, root_fd, op->a[0]); break;
+        case OP_READONLY: current_step = "readonly"; do_readonly(root_fd, op->a[0]); break;
+        case OP_ROOT_READONLY:
+            current_step = "root-readonly";
+            if (sys_mount_setattr(root_fd, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+                fail(errno, "cannot make the new root read-only");
+            break;
+        default: break;
+        }
+    }
+    close(root_fd);
+    close(oldroot_fd);
+
+    /* Every source is bound: detach the host root so nothing can reach it again. */
+    current_step = "detach-oldroot";
+    if (umount2("/oldroot", MNT_DETACH) < 0) fail(errno, "cannot detach the host root");
+    current_step = "pivot_root";
+    if (chdir("/newroot") < 0) fail(errno, "chdir /newroot");
+    /* pivot_root(".", ".") stacks the old root on top of the new; detaching "." then drops it. */
+    if (sys_pivot_root(".", ".") < 0) fail(errno, "cannot pivot into the new root");
+    if (umount2(".", MNT_DETACH) < 0) fail(errno, "cannot detach the scratch root");
+    if (chdir("/") < 0) fail(errno, "chdir / in the new root");
+}
+
+/* Drops every privilege the sandbox's processes could hold, for init and so for the payload. */
+static void drop_privileges(void) {
+    current_step = "capabilities";
+    /* The bounding set first: dropping it needs CAP_SETPCAP, which the next steps remove. */
+    for (int cap = 0; cap <= 63; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            fail(errno, "cannot drop capability %d from the bounding set", cap);
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        fail(errno, "cannot clear the ambient capabilities");
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &hdr, data) < 0) fail(errno, "cannot clear the capability sets");
+    /* Lock the secure bits so nothing can win capabilities back through uid 0 or exec. */
+    current_step = "no_new_privs";
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(errno, "cannot set no_new_privs");
+}
+
+/* ---- init: pid 1 of the sandbox ---- */
+
+static volatile sig_atomic_t pending_signals[65];
+static volatile sig_atomic_t child_changed;
+
+static void init_on_signal(int sig) {
+    if (sig == SIGCHLD) child_changed = 1;
+    else if (sig > 0 && sig < 65) pending_signals[sig] = 1;
+}
+
+/* Exec the command, searching the sandbox's PATH like a shell when argv[0] has no slash. */
+__attribute__((noreturn)) static void exec_payload(void) {
+    current_step = "execve";
+    const char *cmd = argv_out[0];
+    if (strchr(cmd, '/')) {
+        execve(cmd, argv_out, envp_out);
+        fail(errno, "cannot execute `%.150s`", cmd);
+    }
+    const char *path = "/usr/local/bin:/usr/bin:/bin";
+    for (char **e = envp_out; *e; e++)
+        if (!strncmp(*e, "PATH=", 5)) path = *e + 5;
+    int first_err = ENOENT;
+    for (const char *dir = path; *dir;) {
+        const char *end = strchrnul(dir, ':');
+        char full[PATH_MAX];
+        size_t dlen = (size_t)(end - dir);
+        if (dlen == 0) { dir = *end ? end + 1 : end; continue; }
+        if (dlen + 1 + strlen(cmd) + 1 <= sizeof full) {
+            memcpy(full, dir, dlen);
+            full[dlen] = '/';
+            strcpy(full + dlen + 1, cmd);
+            execve(full, argv_out, envp_out);
+            if (errno != ENOENT && errno != ENOTDIR && first_err == ENOENT) first_err = errno;
+        }
+        dir = *end ? end + 1 : end;
+    }
+    fail(first_err, "cannot execute `%.150s`: not found in the sandbox's PATH (%.100s)", cmd, path);
+}
+
+__attribute__((noreturn)) static void payload(int lifeline_fd, int sync_fd) {
+    /* Start from clean signal state: init's handlers and blocked mask are not the command's. */
+    for (size_t i = 0; i < N_FORWARDED; i++) signal(forwarded_signals[i], SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    close(lifeline_fd);
+    close(sync_fd);
+    /* Nothing inherited reaches the command but stdio and the CLOEXEC status pipe. */
+    current_step = "close-fds";
+    if (status_fd > 3 && sys_close_range(3, (unsigned)status_fd - 1) < 0) fail(errno, "close_range");
+    if (sys_close_range((unsigned)status_fd + 1, ~0u) < 0) fail(errno, "close_range");
+
+    umask(022);
+    current_step = "chdir";
+    if (chdir(want.cwd) < 0) fail(errno, "cannot enter the working directory `%.150s`", want.cwd);
+    /* A new session has no controlling terminal, so TIOCSTI cannot push keystrokes into the host's. */
+    current_step = "setsid";
+    if (setsid() < 0) fail(errno, "setsid");
+    exec_payload();
+}
+
+/* Reaps children; returns 1 once the payload has exited, with its status in *status. */
+static int reap(pid_t payload_pid, int *status) {
+    int done = 0, st;
+    pid_t p;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+        if (p == payload_pid) { *status = st; done = 1; }
+    return done;
+}
+
+/* Kills everything else in the pid namespace and waits for it. Init itself is never hit by kill(-1). */
+static void kill_all(void) {
+    kill(-1, SIGKILL);
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
+}
+
+__attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd) {
+    /* The monitor's signal handlers were copied by clone3; in here they would do nothing useful. */
+    for (size_t i = 0; i < N_FORWARDED; i++) signal(forwarded_signals[i], SIG_DFL);
+
+    /* Wait until the monitor has written our id maps (and, later, placed us in cgroups). */
+    current_step = "sync";
+    char byte;
+    ssize_t n;
+    do n = read(sync_fd, &byte, 1); while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(127); /* the monitor died before releasing us: nothing to report to */
+
+    /*
+     * Become the mapped user before creating anything: files created while our
+     * uid is unmapped fail with EOVERFLOW. NO_SETUID_FIXUP keeps the namespace's
+     * capabilities across the switch; they are dropped deliberately later.
+     */
+    current_step = "identity";
+    if (prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) < 0) fail(errno, "cannot set securebits");
+    if (want.setgroups_allow && syscall(SYS_setgroups, 0, NULL) < 0) fail(errno, "cannot clear supplementary groups");
+    if (syscall(SYS_setresgid, want.gid, want.gid, want.gid) < 0) fail(errno, "cannot switch to gid %u", (unsigned)want.gid);
+    if (syscall(SYS_setresuid, want.uid, want.uid, want.uid) < 0) fail(errno, "cannot switch to uid %u", (unsigned)want.uid);
+
+    /* On cgroup v1 the cgroup namespace must be made after the move into our cgroups, so it is rooted there. */
+    if (want.unshare_cgroup) {
+        current_step = "cgroup-namespace";
+        if (unshare(CLONE_NEWCGROUP) < 0) fail(errno, "cannot create a cgroup namespace");
+    }
+    /* No nested user namespaces: they are the door to every other namespace and to much of the kernel. */
+    if (want.deny_userns) {
+        current_step = "deny-userns";
+        if (write_file("/proc/sys/user/max_user_namespaces", "0") < 0) fail(errno, "cannot set user.max_user_namespaces to 0");
+    }
+
+    /* Modes in the spec are exact; the command gets the conventional 022 back before exec. */
+    umask(0);
+    build_root();
+
+    if (want.hostname) {
+        current_step = "hostname";
+        if (sethostname(want.hostname, strlen(want.hostname)) < 0) fail(errno, "cannot set the hostname");
+    }
+    if (want.loopback) {
+        current_step = "loopback";
+        bring_loopback_up();
+    }
+
+    drop_privileges();
+    /* Not ptrace-able and no core dumps of init from inside the sandbox. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* After the last identity change, which would clear it: die with the monitor. */
+    current_step = "pdeathsig";
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(errno, "cannot set the parent-death signal");
+    struct pollfd alive = {.fd = sync_fd, .events = POLLIN};
+    if (poll(&alive, 1, 0) > 0) _exit(127); /* the monitor already died */
+
+    /* Handlers, not SIG_DFL: the kernel drops default-disposition signals sent to a namespace's init. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = init_on_signal;
+    sigfillset(&sa.sa_mask);
+    for (size_t i = 0; i < N_FORWARDED; i++) {
+        sigaction(forwarded_signals[i], &sa, NULL);
+        sigaddset(&block, forwarded_signals[i]);
+    }
+    sa.sa_flags = SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaddset(&block, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block, &old);
+
+    current_step = "fork";
+    pid_t pid = fork();
+    if (pid < 0) fail(errno, "cannot fork the command");
+    if (pid == 0) payload(lifeline_fd, sync_fd);
+
+    /* Only the payload reports exec failures from here on; init reports the exit. */
+    int status = 0;
+    struct pollfd fds[2] = {{.fd = lifeline_fd, .events = POLLIN}, {.fd = sync_fd, .events = POLLIN}};
+    for (;;) {
+        if (child_changed) {
+            child_changed = 0;
+            if (reap(pid, &status)) break;
+        }
+        for (int s = 1; s < 65; s++)
+            if (pending_signals[s]) {
+                pending_signals[s] = 0;
+                /* The payload leads its own session and process group. */
+                if (kill(-pid, s) < 0) kill(pid, s);
+            }
+        int r = ppoll(fds, 2, NULL, &old);
+        if (r > 0 && (fds[0].revents || fds[1].revents)) {
+            /* otk or the monitor is gone: nobody is left to answer to, so nothing may keep running. */
+            kill_all();
+            _exit(137);
+        }
+    }
+    kill_all();
+    report_exit(status);
+    if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+    _exit(128 + WTERMSIG(status));
+}
+
+/* ---- `--check`: which namespaces this host lets us create (for otk doctor) ---- */
+
+static int check_namespaces(void) {
+    static const struct { const char *name; uint64_t flag; } kinds[] = {
+        {"user", 0}, {"mount", CLONE_NEWNS}, {"pid", CLONE_NEWPID}, {"net", CLONE_NEWNET},
+        {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"cgroup", CLONE_NEWCGROUP},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        /* Every kind is tried inside a new user namespace, as a real launch does. */
+        struct otk_clone_args args = {.flags = CLONE_NEWUSER | kinds[i].flag, .exit_signal = SIGCHLD};
+        long pid = sys_clone3(&args);
+        if (pid == 0) _exit(0);
+        int err = pid < 0 ? errno : 0;
+        if (pid > 0) waitpid((pid_t)pid, NULL, 0);
+        printf("%s %d\n", kinds[i].name, err);
+    }
+    return 0;
+}
+
+/* ---- the monitor ---- */
+
+static int parse_fd(const char *s) {
+    unsigned long long v;
+    if (parse_uint(s, 1u << 20, &v, 10)) return -1;
+    return (int)v;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "--check")) return check_namespaces();
+    if (argc != 4) {
+        dprintf(2, "usage: otk-launcher SPEC_FD STATUS_FD LIFELINE_FD (spawned by otk, not run by hand)\n");
+        return 2;
+    }
+    int spec_fd = parse_fd(argv[1]), lifeline_fd = parse_fd(argv[3]);
+    status_fd = parse_fd(argv[2]);
+    if (spec_fd < 3 || status_fd < 3 || lifeline_fd < 3) {
+        status_fd = -1;
+        fail(EBADF, "bad file descriptor arguments");
+    }
+    if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0) fail(errno, "status pipe");
+    if (fcntl(lifeline_fd, F_SETFD, FD_CLOEXEC) < 0) fail(errno, "lifeline pipe");
+
+    /* Decide nothing, check everything: a malformed spec stops us before any namespace exists. */
+    current_step = "spec";
+    parse_spec(spec_fd);
+    check_spec();
+    close(spec_fd);
+
+    /* Host root's supplementary groups (gid 0 among them) must not follow it into the sandbox. */
+    current_step = "setgroups";
+    if (geteuid() == 0 && syscall(SYS_setgroups, 0, NULL) < 0) fail(errno, "cannot clear supplementary groups");
+
+    int sync_pipe[2];
+    current_step = "pipe";
+    if (pipe2(sync_pipe, O_CLOEXEC) < 0) fail(errno, "cannot create the sync pipe");
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = monitor_forward;
+    sa.sa_flags = SA_RESTART;
+    for (size_t i = 0; i < N_FORWARDED; i++) sigaction(forwarded_signals[i], &sa, NULL);
+
+    /*
+     * One clone3 creates every namespace at once, the user namespace first by
+     * definition, so the others are owned by it and not by the host's.
+     */
+    current_step = "clone3";
+    struct otk_clone_args args = {.flags = want.clone_flags, .exit_signal = SIGCHLD};
+    long pid = sys_clone3(&args);
+    if (pid < 0) fail(errno, "cannot create the namespaces");
+    if (pid == 0) {
+        close(sync_pipe[1]);
+        sandbox_init(lifeline_fd, sync_pipe[0]);
+    }
+    monitor_child = (pid_t)pid;
+    close(sync_pipe[0]);
+    close(lifeline_fd);
+
+    /* setgroups must be denied before an unprivileged gid_map write; root may keep it so init can clear groups. */
+    char path[64], map[64];
+    current_step = "setgroups";
+    snprintf(path, sizeof path, "/proc/%ld/setgroups", pid);
+    if (write_file(path, want.setgroups_allow ? "allow" : "deny") < 0 && errno != ENOENT) goto map_failed;
+    current_step = "uid_map";
+    snprintf(path, sizeof path, "/proc/%ld/uid_map", pid);
+    snprintf(map, sizeof map, "%s %s 1\n", want.uid_inside, want.uid_host);
+    if (write_file(path, map) < 0) goto map_failed;
+    current_step = "gid_map";
+    snprintf(path, sizeof path, "/proc/%ld/gid_map", pid);
+    snprintf(map, sizeof map, "%s %s 1\n", want.gid_inside, want.gid_host);
+    if (write_file(path, map) < 0) goto map_failed;
+
+    current_step = "release";
+    if (write_all(sync_pipe[1], "x", 1) < 0) goto map_failed;
+
+    int status;
+    pid_t w;
+    do w = waitpid((pid_t)pid, &status, 0); while (w < 0 && errno == EINTR);
+    if (w < 0) return 127;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+
+map_failed: {
+        int err = errno;
+        kill((pid_t)pid, SIGKILL);
+        waitpid((pid_t)pid, NULL, 0);
+        fail(err, "cannot write %s (host uid %s, gid %s)", path, want.uid_host, want.gid_host);
+    }
+}

@@ -1,0 +1,1458 @@
+/*
+ * otk-probe: a test-only program that reports what it can and cannot do.
+ *
+ * The integration tests run it inside an otk sandbox (and, as a control,
+ * outside one) and assert on its output.  It never decides whether a result
+ * is "good"; it only attempts each action and says what happened.
+ *
+ * Usage:  otk-probe CHECK[=ARG] ...
+ *
+ * Every argument names one check; the checks run in order.  All arguments are
+ * validated before the first check runs, so a usage error (unknown check,
+ * missing, unexpected or malformed ARG) produces no JSON at all: a message
+ * goes to stderr and the exit status is 2.  Otherwise the exit status is 0
+ * whatever the checks found (except for the deliberate `exit=N` and
+ * `signal=N` checks).
+ *
+ * Output: exactly one JSON object per check, one per line on stdout, written
+ * with write(2) as soon as the check finishes (so a test can wait for a line
+ * before, say, signalling a `sleep=` that follows it).  Every object has
+ *
+ *   "check"  the check name
+ *   "arg"    the ARG as given, or "" when the check takes none
+ *   "ok"     true when the probe was ABLE to do the thing
+ *   "errno", "error"
+ *            only when ok is false (and always for pivot-root): the errno
+ *            value and its symbolic name ("EPERM"; "E<n>" if not in the
+ *            table below).  When a forked child died from a signal instead
+ *            of reporting an errno, errno is 0, error is "KILLED_BY_SIGNAL"
+ *            and "signal" holds the signal number.
+ *
+ * plus per-check fields:
+ *
+ *   identity        uid/gid [real,effective,saved], groups, cap_inh, cap_prm,
+ *                   cap_eff, cap_bnd, cap_amb (hex strings from
+ *                   /proc/self/status, "" if unavailable), no_new_privs,
+ *                   seccomp (-1 if unknown), pid, ppid, sid, hostname, cwd
+ *                   ("" if getcwd fails)
+ *   pids            pids: sorted numeric entries of /proc
+ *   fds             fds: open fds >= 3; targets: readlink of each ("" if not
+ *                   readable)
+ *   read=PATH       type ("file"|"dir"|"other"); content (first <= 64 bytes,
+ *                   regular files only); bytes (non-directories); entry (the
+ *                   first name readdir returned, directories only)
+ *   exists=PATH     type ("file"|"dir"|"link"|"other"), from lstat
+ *   write=PATH      create a new file, write it, unlink it; detail on an
+ *                   unlink failure (ok stays true)
+ *   keep=PATH       like write but the file is left in place
+ *   rewrite=PATH    write an existing file's own content (<= 4096 bytes)
+ *                   back to it; detail names the step that failed
+ *   mount=DIR       mount a 1 MiB tmpfs on DIR and unmount it again
+ *   unshare-user, unshare-mount, unshare-net
+ *                   a forked child tries unshare(CLONE_NEWUSER/NS/NET)
+ *   pivot-root      pivot_root on a nonexistent path: ok means the kernel
+ *                   did not refuse with EPERM (its first check)
+ *   ptrace=PID      PTRACE_ATTACH, wait for the stop, PTRACE_DETACH
+ *   kill=PID        kill(PID, SIGKILL)
+ *   signal0=PID     kill(PID, 0)
+ *   unix=PATH       connect an AF_UNIX stream socket to PATH
+ *   abstract=NAME   connect an AF_UNIX stream socket to "\0NAME"
+ *   tcp=HOST:PORT   TCP connect, 1 s limit (HOST: 1.2.3.4 or [::1])
+ *   udp=HOST:PORT   send "otk-probe-ping", wait 1 s for a reply; content:
+ *                   the reply
+ *   sethostname     set the hostname to its current value
+ *   sysv-msg=KEY, sysv-shm=KEY, sysv-sem=KEY
+ *                   look up (never create) a SysV object; id on success.
+ *                   KEY is parsed by strtol base 0 and taken modulo 2^32;
+ *                   0 (IPC_PRIVATE) is refused because it would create one.
+ *   setuid0         a forked child tries setuid(0)
+ *   sleep=SECONDS   sleep (fractions allowed), then report
+ *   exit=N          report, then exit with status N (0..255)
+ *   signal=N        report, then raise signal N with its default action
+ *   echo-env=NAME   value: the variable's value (ENOENT if unset)
+ *   env             env: every environ entry
+ *   stdin           content: all of stdin, up to 64 KiB
+ *
+ * Strings are JSON-escaped.  Valid UTF-8 passes through; each byte of an
+ * invalid sequence is written as \u00XX (its Latin-1 code point), so the
+ * output is always valid JSON even for binary content.
+ *
+ * No check may hang: network waits are bounded to 1 second, unix connects
+ * use a 1 second send timeout, reads open with O_NONBLOCK (so a FIFO cannot
+ * block), and the ptrace stop is awaited for at most 2 seconds.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mount.h>
+#include <sys/msg.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define NET_TIMEOUT_MS 1000
+#define PTRACE_STOP_TIMEOUT_MS 2000
+#define READ_LIMIT 64
+#define REWRITE_LIMIT 4096
+#define STDIN_LIMIT (64 * 1024)
+#define FD_SCAN_LIMIT 4096
+#define PROBE_TEXT "otk-probe\n"
+#define PING_TEXT "otk-probe-ping"
+
+/* ------------------------------------------------------------------------ */
+/* errno names                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* strerrorname_np() only exists since glibc 2.32 and not in other libcs, so
+ * keep our own table of the values the tests are likely to meet. */
+static const struct {
+    int value;
+    const char *name;
+} errno_names[] = {
+#define ERRNO_NAME(e) { e, #e }
+    ERRNO_NAME(EPERM), ERRNO_NAME(ENOENT), ERRNO_NAME(ESRCH),
+    ERRNO_NAME(EINTR), ERRNO_NAME(EIO), ERRNO_NAME(ENXIO),
+    ERRNO_NAME(E2BIG), ERRNO_NAME(ENOEXEC), ERRNO_NAME(EBADF),
+    ERRNO_NAME(ECHILD), ERRNO_NAME(EAGAIN), ERRNO_NAME(ENOMEM),
+    ERRNO_NAME(EACCES), ERRNO_NAME(EFAULT), ERRNO_NAME(EBUSY),
+    ERRNO_NAME(EEXIST), ERRNO_NAME(EXDEV), ERRNO_NAME(ENODEV),
+    ERRNO_NAME(ENOTDIR), ERRNO_NAME(EISDIR), ERRNO_NAME(EINVAL),
+    ERRNO_NAME(ENFILE), ERRNO_NAME(EMFILE), ERRNO_NAME(ENOTTY),
+    ERRNO_NAME(ETXTBSY), ERRNO_NAME(EFBIG), ERRNO_NAME(ENOSPC),
+    ERRNO_NAME(ESPIPE), ERRNO_NAME(EROFS), ERRNO_NAME(EMLINK),
+    ERRNO_NAME(EPIPE), ERRNO_NAME(ERANGE), ERRNO_NAME(ENAMETOOLONG),
+    ERRNO_NAME(ENOSYS), ERRNO_NAME(ENOTEMPTY), ERRNO_NAME(ELOOP),
+    ERRNO_NAME(ENOMSG), ERRNO_NAME(EIDRM), ERRNO_NAME(EOVERFLOW),
+    ERRNO_NAME(ENOTSOCK), ERRNO_NAME(EPROTOTYPE),
+    ERRNO_NAME(EPROTONOSUPPORT), ERRNO_NAME(EOPNOTSUPP),
+    ERRNO_NAME(EAFNOSUPPORT), ERRNO_NAME(EADDRINUSE),
+    ERRNO_NAME(EADDRNOTAVAIL), ERRNO_NAME(ENETDOWN),
+    ERRNO_NAME(ENETUNREACH), ERRNO_NAME(ECONNABORTED),
+    ERRNO_NAME(ECONNRESET), ERRNO_NAME(ENOBUFS), ERRNO_NAME(EISCONN),
+    ERRNO_NAME(ENOTCONN), ERRNO_NAME(ETIMEDOUT),
+    ERRNO_NAME(ECONNREFUSED), ERRNO_NAME(EHOSTUNREACH),
+    ERRNO_NAME(EALREADY), ERRNO_NAME(EINPROGRESS), ERRNO_NAME(ESTALE),
+    ERRNO_NAME(EDQUOT), ERRNO_NAME(ENOTSUP) /* == EOPNOTSUPP on Linux */,
+#undef ERRNO_NAME
+};
+
+/* Returns a static name for err; the fallback buffer is reused per call,
+ * which is fine because the caller copies it into the output at once. */
+static const char *errno_name(int err)
+{
+    static char fallback[24];
+    for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
+        if (errno_names[i].value == err)
+            return errno_names[i].name;
+    snprintf(fallback, sizeof fallback, "E%d", err);
+    return fallback;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output: one JSON object per line                                          */
+/* ------------------------------------------------------------------------ */
+
+/* The line being built.  It is written out in one piece by line_end() so a
+ * reader never sees half an object, even if the probe is killed right after. */
+static struct {
+    char *data;
+    size_t len, cap;
+    bool open;          /* line_begin() called, line_end() not yet */
+    bool list_first;    /* no element written yet in the current list */
+} line;
+
+static void out_append(const char *p, size_t n)
+{
+    if (line.len + n + 1 > line.cap) {
+        size_t cap = line.cap ? line.cap : 1024;
+        while (line.len + n + 1 > cap)
+            cap *= 2;
+        char *data = realloc(line.data, cap);
+        if (data == NULL) {
+            fputs("otk-probe: out of memory\n", stderr);
+            exit(1);
+        }
+        line.data = data;
+        line.cap = cap;
+    }
+    memcpy(line.data + line.len, p, n);
+    line.len += n;
+}
+
+static void out_puts(const char *s)
+{
+    out_append(s, strlen(s));
+}
+
+static void out_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out_printf(const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    /* Only used for numbers, which always fit. */
+    if (n > 0)
+        out_append(tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Length of the well-formed UTF-8 sequence starting at p, or 0 if the bytes
+ * there are not one (overlong forms, surrogates and values above U+10FFFF
+ * count as malformed, as in RFC 3629). */
+static size_t utf8_sequence_length(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;   /* allowed range of the 2nd byte */
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;         /* overlong */
+        if (c == 0xED) hi = 0x9F;         /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;         /* overlong */
+        if (c == 0xF4) hi = 0x8F;         /* above U+10FFFF */
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* Appends p[0..n) as a quoted JSON string. */
+static void out_json_string(const char *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    char esc[8];
+
+    out_append("\"", 1);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t seq;
+        switch (c) {
+        case '"':  out_append("\\\"", 2); i++; continue;
+        case '\\': out_append("\\\\", 2); i++; continue;
+        case '\n': out_append("\\n", 2); i++; continue;
+        case '\r': out_append("\\r", 2); i++; continue;
+        case '\t': out_append("\\t", 2); i++; continue;
+        default: break;
+        }
+        if (c < 0x20 || c == 0x7F) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            out_append(esc, 6);
+            i++;
+        } else if ((seq = utf8_sequence_length(s + i, n - i)) > 0) {
+            out_append(p + i, seq);
+            i += seq;
+        } else {
+            /* Not UTF-8: keep the byte value visible instead of dropping it. */
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            out_append(esc, 6);
+            i++;
+        }
+    }
+    out_append("\"", 1);
+}
+
+static void out_key(const char *key)
+{
+    out_append(",", 1);
+    out_json_string(key, strlen(key));
+    out_append(":", 1);
+}
+
+static void field_str(const char *key, const char *value)
+{
+    out_key(key);
+    out_json_string(value, strlen(value));
+}
+
+static void field_bytes(const char *key, const void *value, size_t n)
+{
+    out_key(key);
+    out_json_string(value, n);
+}
+
+static void field_int(const char *key, long long value)
+{
+    out_key(key);
+    out_printf("%lld", value);
+}
+
+static void field_errno(int err)
+{
+    field_int("errno", err);
+    field_str("error", errno_name(err));
+}
+
+/* Each check writes exactly one of these first, so "ok" always follows
+ * "check" and "arg". */
+static void result_ok(void)
+{
+    out_puts(",\"ok\":true");
+}
+
+static void result_err(int err)
+{
+    out_puts(",\"ok\":false");
+    field_errno(err);
+}
+
+/* "detail" names a secondary failure, e.g. "unlink: EACCES". */
+static void field_detail(const char *what, int err)
+{
+    char text[96];
+    snprintf(text, sizeof text, "%s: %s", what, errno_name(err));
+    field_str("detail", text);
+}
+
+static void list_begin(const char *key)
+{
+    out_key(key);
+    out_append("[", 1);
+    line.list_first = true;
+}
+
+static void list_separator(void)
+{
+    if (!line.list_first)
+        out_append(",", 1);
+    line.list_first = false;
+}
+
+static void list_int(long long value)
+{
+    list_separator();
+    out_printf("%lld", value);
+}
+
+static void list_str(const char *value)
+{
+    list_separator();
+    out_json_string(value, strlen(value));
+}
+
+static void list_end(void)
+{
+    out_append("]", 1);
+}
+
+static void line_begin(const char *check, const char *arg)
+{
+    line.len = 0;
+    line.open = true;
+    out_puts("{\"check\":");
+    out_json_string(check, strlen(check));
+    out_puts(",\"arg\":");
+    out_json_string(arg, strlen(arg));
+}
+
+/* Finishes the object and writes it straight to fd 1.  Bypassing stdio means
+ * there is no buffer to flush before fork(), exit() or a fatal signal. */
+static void line_end(void)
+{
+    if (!line.open)
+        return;
+    line.open = false;
+    out_append("}\n", 2);
+    for (size_t done = 0; done < line.len;) {
+        ssize_t n = write(STDOUT_FILENO, line.data + done, line.len - done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return;     /* nobody is reading; nothing better to do */
+        }
+        done += (size_t)n;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* strtol with full validation: the whole string must be a number in
+ * [min, max].  Leading blanks are refused (strtol would skip them). */
+static bool parse_long(const char *s, int base, long min, long max, long *out)
+{
+    char *end;
+    if (*s == '\0' || isspace((unsigned char)*s))
+        return false;
+    errno = 0;
+    long v = strtol(s, &end, base);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_pid(const char *s, pid_t *pid)
+{
+    long v;
+    /* Refuse 0 and negatives: kill(0/-1/-pgid) would signal whole groups. */
+    if (!parse_long(s, 10, 1, INT_MAX, &v))
+        return false;
+    *pid = (pid_t)v;
+    return true;
+}
+
+/* SysV keys are 32-bit; accept both signed and unsigned spellings
+ * (ipcs prints them as unsigned hex).  0 is IPC_PRIVATE, which would make
+ * the lookup create a fresh object, so it is refused. */
+static bool parse_key(const char *s, key_t *key)
+{
+    long v;
+    if (!parse_long(s, 0, INT32_MIN, (long)UINT32_MAX, &v) || v == 0)
+        return false;
+    *key = (key_t)(int32_t)(uint32_t)v;
+    return true;
+}
+
+/* HOST:PORT with HOST an IPv4 literal or a bracketed IPv6 literal. */
+static bool parse_inet(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *port_text;
+    size_t host_len;
+    long port;
+    bool v6 = s[0] == '[';
+
+    if (v6) {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return false;
+        host_len = (size_t)(close - (s + 1));
+        if (host_len >= sizeof host)
+            return false;
+        memcpy(host, s + 1, host_len);
+        port_text = close + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (colon == NULL)
+            return false;
+        host_len = (size_t)(colon - s);
+        if (host_len >= sizeof host)
+            return false;
+        memcpy(host, s, host_len);
+        port_text = colon + 1;
+    }
+    host[host_len] = '\0';
+    if (!parse_long(port_text, 10, 1, 65535, &port))
+        return false;
+
+    memset(ss, 0, sizeof *ss);
+    if (v6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+            return false;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *sin6;
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+            return false;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        *len = sizeof *sin;
+    }
+    return true;
+}
+
+static bool parse_seconds(const char *s, double *seconds)
+{
+    char *end;
+    if (*s == '\0' || isspace((unsigned char)*s))
+        return false;
+    errno = 0;
+    double v = strtod(s, &end);
+    /* The range test also rejects NaN and infinities. */
+    if (errno != 0 || *end != '\0' || !(v >= 0 && v <= 1e7))
+        return false;
+    *seconds = v;
+    return true;
+}
+
+static long long elapsed_ms_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000LL +
+           (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/* poll() one fd for at most timeout_ms in total, even across EINTR.
+ * Returns 1 when ready, 0 on timeout, -1 with errno set on error. */
+static int wait_fd(int fd, short events, int timeout_ms)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        long long left = timeout_ms - elapsed_ms_since(&start);
+        if (left < 0)
+            left = 0;
+        struct pollfd pfd = { .fd = fd, .events = events };
+        int n = poll(&pfd, 1, (int)left);
+        if (n >= 0)
+            return n > 0 ? 1 : 0;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+/* read() until n bytes, EOF or an error; returns the count or -1. */
+static ssize_t read_full(int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+static bool write_full(int fd, const char *buf, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(fd, buf + done, n - done);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        done += (size_t)w;
+    }
+    return true;
+}
+
+static const char *mode_type(mode_t mode)
+{
+    if (S_ISREG(mode)) return "file";
+    if (S_ISDIR(mode)) return "dir";
+    if (S_ISLNK(mode)) return "link";
+    return "other";
+}
+
+/* Waits for a child forked by a check and reports it.  The child's exit
+ * status is 0 for success or the errno it saw. */
+static void report_child(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            result_err(errno);
+            return;
+        }
+    }
+    if (WIFEXITED(status)) {
+        if (WEXITSTATUS(status) == 0)
+            result_ok();
+        else
+            result_err(WEXITSTATUS(status));
+    } else {
+        /* e.g. a seccomp filter that kills instead of returning an errno */
+        out_puts(",\"ok\":false,\"errno\":0,\"error\":\"KILLED_BY_SIGNAL\"");
+        field_int("signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checks                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void check_identity(const char *arg)
+{
+    (void)arg;
+    uid_t ruid, euid, suid;
+    gid_t rgid, egid, sgid;
+    getresuid(&ruid, &euid, &suid);
+    getresgid(&rgid, &egid, &sgid);
+
+    /* Capabilities and seccomp mode as the kernel reports them; parsing the
+     * status file avoids a libcap dependency. */
+    static const char *const cap_keys[] = { "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb" };
+    static const char *const cap_fields[] = { "cap_inh", "cap_prm", "cap_eff", "cap_bnd", "cap_amb" };
+    char caps[5][32] = { "", "", "", "", "" };
+    long seccomp = -1;
+    FILE *status = fopen("/proc/self/status", "re");
+    if (status != NULL) {
+        char text[512];
+        while (fgets(text, sizeof text, status) != NULL) {
+            char *colon = strchr(text, ':');
+            if (colon == NULL)
+                continue;
+            *colon = '\0';
+            char *value = colon + 1;
+            value += strspn(value, " \t");
+            value[strcspn(value, " \t\n")] = '\0';
+            for (size_t i = 0; i < 5; i++)
+                if (strcmp(text, cap_keys[i]) == 0)
+                    snprintf(caps[i], sizeof caps[i], "%s", value);
+            if (strcmp(text, "Seccomp") == 0)
+                parse_long(value, 10, 0, INT_MAX, &seccomp);
+        }
+        fclose(status);
+    }
+
+    struct utsname uts;
+    if (uname(&uts) != 0)
+        uts.nodename[0] = '\0';
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) == NULL)
+        cwd[0] = '\0';
+
+    result_ok();
+    list_begin("uid");
+    list_int(ruid); list_int(euid); list_int(suid);
+    list_end();
+    list_begin("gid");
+    list_int(rgid); list_int(egid); list_int(sgid);
+    list_end();
+
+    list_begin("groups");
+    int ngroups = getgroups(0, NULL);
+    if (ngroups > 0) {
+        gid_t *groups = calloc((size_t)ngroups, sizeof *groups);
+        if (groups != NULL) {
+            ngroups = getgroups(ngroups, groups);
+            for (int i = 0; i < ngroups; i++)
+                list_int(groups[i]);
+            free(groups);
+        }
+    }
+    list_end();
+
+    for (size_t i = 0; i < 5; i++)
+        field_str(cap_fields[i], caps[i]);
+    field_int("no_new_privs", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+    field_int("seccomp", seccomp);
+    field_int("pid", getpid());
+    field_int("ppid", getppid());
+    field_int("sid", getsid(0));
+    field_str("hostname", uts.nodename);
+    field_str("cwd", cwd);
+}
+
+static int compare_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+static void check_pids(const char *arg)
+{
+    (void)arg;
+    DIR *proc = opendir("/proc");
+    if (proc == NULL) {
+        result_err(errno);
+        return;
+    }
+    long *pids = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *entry;
+    while ((entry = readdir(proc)) != NULL) {
+        long pid;
+        if (!isdigit((unsigned char)entry->d_name[0]) ||
+            !parse_long(entry->d_name, 10, 1, LONG_MAX, &pid))
+            continue;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 64;
+            long *grown = realloc(pids, cap * sizeof *pids);
+            if (grown == NULL)
+                break;
+            pids = grown;
+        }
+        pids[count++] = pid;
+    }
+    closedir(proc);
+    if (count > 0)
+        qsort(pids, count, sizeof *pids, compare_long);
+
+    result_ok();
+    list_begin("pids");
+    for (size_t i = 0; i < count; i++)
+        list_int(pids[i]);
+    list_end();
+    free(pids);
+}
+
+static void check_fds(const char *arg)
+{
+    (void)arg;
+    /* F_GETFD rather than listing /proc/self/fd: that would need a directory
+     * fd of our own, and must work even without /proc. */
+    int fds[FD_SCAN_LIMIT];
+    size_t count = 0;
+    for (int fd = 3; fd < FD_SCAN_LIMIT; fd++)
+        if (fcntl(fd, F_GETFD) != -1)
+            fds[count++] = fd;
+
+    result_ok();
+    list_begin("fds");
+    for (size_t i = 0; i < count; i++)
+        list_int(fds[i]);
+    list_end();
+    list_begin("targets");
+    for (size_t i = 0; i < count; i++) {
+        char link[64], target[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fds[i]);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        target[n < 0 ? 0 : n] = '\0';
+        list_str(target);
+    }
+    list_end();
+}
+
+static void check_read(const char *path)
+{
+    /* One open() for both cases, then fstat(): no race between deciding
+     * the type and opening.  O_NONBLOCK keeps a FIFO from blocking. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        result_err(errno);
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        result_err(errno);
+        close(fd);
+        return;
+    }
+
+    if (S_ISDIR(st.st_mode)) {
+        DIR *dir = fdopendir(fd);   /* takes ownership of fd */
+        if (dir == NULL) {
+            result_err(errno);
+            close(fd);
+            return;
+        }
+        errno = 0;
+        struct dirent *entry = readdir(dir);
+        int err = errno;
+        if (entry == NULL && err != 0) {
+            result_err(err);
+        } else {
+            result_ok();
+            field_str("type", "dir");
+            field_str("entry", entry ? entry->d_name : "");
+        }
+        closedir(dir);
+        return;
+    }
+
+    char buf[READ_LIMIT];
+    ssize_t n = read_full(fd, buf, sizeof buf);
+    int err = errno;
+    close(fd);
+    if (n < 0) {
+        result_err(err);
+        return;
+    }
+    result_ok();
+    field_str("type", S_ISREG(st.st_mode) ? "file" : "other");
+    field_int("bytes", n);
+    if (S_ISREG(st.st_mode))
+        field_bytes("content", buf, (size_t)n);
+}
+
+static void check_exists(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        result_err(errno);
+        return;
+    }
+    result_ok();
+    field_str("type", mode_type(st.st_mode));
+}
+
+/* Shared by write= and keep=.  O_EXCL|O_NOFOLLOW: never touch an existing
+ * file or follow a planted symlink, only create a new one. */
+static void create_file(const char *path, bool keep)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        result_err(errno);
+        return;
+    }
+    bool written = write_full(fd, PROBE_TEXT, strlen(PROBE_TEXT));
+    int err = errno;
+    /* A failing close (e.g. a deferred ENOSPC/EDQUOT) means the data did
+     * not land, so it counts as a write failure. */
+    if (close(fd) != 0 && written) {
+        written = false;
+        err = errno;
+    }
+
+    if (!written) {
+        result_err(err);
+        if (!keep)
+            unlink(path);   /* don't leave an empty file behind */
+        return;
+    }
+    result_ok();
+    if (!keep && unlink(path) != 0)
+        field_detail("unlink", errno);
+}
+
+static void check_write(const char *path)
+{
+    create_file(path, false);
+}
+
+static void check_keep(const char *path)
+{
+    create_file(path, true);
+}
+
+static void check_rewrite(const char *path)
+{
+    /* One byte more than the limit tells us whether the file is longer;
+     * rewriting only a prefix after O_TRUNC would destroy the rest. */
+    char buf[REWRITE_LIMIT + 1];
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        result_err(errno);
+        field_str("detail", "open for reading");
+        return;
+    }
+    ssize_t n = read_full(fd, buf, sizeof buf);
+    int err = errno;
+    close(fd);
+    if (n < 0) {
+        result_err(err);
+        field_str("detail", "read");
+        return;
+    }
+    if (n > REWRITE_LIMIT) {
+        result_err(EFBIG);
+        field_str("detail", "longer than 4096 bytes; not rewritten");
+        return;
+    }
+
+    fd = open(path, O_WRONLY | O_TRUNC | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        result_err(errno);
+        field_str("detail", "open for writing");
+        return;
+    }
+    /* A single write(): sysctl files take their whole value in one call. */
+    ssize_t w = write(fd, buf, (size_t)n);
+    err = errno;
+    close(fd);
+    if (w < 0) {
+        result_err(err);
+        field_str("detail", "write");
+        return;
+    }
+    result_ok();
+    field_int("bytes", w);
+}
+
+static void check_mount(const char *dir)
+{
+    if (mount("none", dir, "tmpfs", 0, "size=1m") != 0) {
+        result_err(errno);
+        return;
+    }
+    result_ok();
+    if (umount2(dir, 0) != 0) {
+        field_detail("umount", errno);
+        /* Still must not leave it behind. */
+        umount2(dir, MNT_DETACH);
+    }
+}
+
+/* The unshare checks run in a child so the probe's own namespaces (and so
+ * the later checks) stay as they were. */
+static void try_unshare(int flag)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        result_err(errno);
+        return;
+    }
+    if (pid == 0)
+        _exit(unshare(flag) == 0 ? 0 : errno);
+    report_child(pid);
+}
+
+static void check_unshare_user(const char *arg)
+{
+    (void)arg;
+    try_unshare(CLONE_NEWUSER);
+}
+
+static void check_unshare_mount(const char *arg)
+{
+    (void)arg;
+    try_unshare(CLONE_NEWNS);
+}
+
+static void check_unshare_net(const char *arg)
+{
+    (void)arg;
+    try_unshare(CLONE_NEWNET);
+}
+
+static void check_pivot_root(const char *arg)
+{
+    (void)arg;
+    /* pivot_root() tests CAP_SYS_ADMIN in the mount namespace's user
+     * namespace before it resolves any path, so EPERM means "not allowed"
+     * and anything else (ENOENT here) means "allowed to try". */
+    long r = syscall(SYS_pivot_root, "/nonexistent-otk-probe", "/nonexistent-otk-probe");
+    int err = r == 0 ? 0 : errno;
+    out_puts(err == EPERM ? ",\"ok\":false" : ",\"ok\":true");
+    field_int("errno", err);
+    field_str("error", err == 0 ? "" : errno_name(err));
+}
+
+static void check_ptrace(const char *arg)
+{
+    pid_t pid;
+    if (!parse_pid(arg, &pid)) {     /* main() validated it already */
+        result_err(EINVAL);
+        return;
+    }
+    if (ptrace(PTRACE_ATTACH, pid, NULL, NULL) != 0) {
+        result_err(errno);
+        return;
+    }
+    result_ok();
+
+    /* Wait (bounded) for the SIGSTOP that PTRACE_ATTACH sent.  A different
+     * signal may be reported first; pass it on and keep waiting, so the
+     * tracee is left exactly as it was. */
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, __WALL | WNOHANG);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            field_detail("waitpid", errno);
+            break;
+        }
+        if (r == pid && WIFSTOPPED(status)) {
+            if (WSTOPSIG(status) == SIGSTOP) {
+                if (ptrace(PTRACE_DETACH, pid, NULL, NULL) != 0)
+                    field_detail("detach", errno);
+                return;
+            }
+            ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(status));
+            continue;
+        }
+        if (r == pid) {             /* exited or was killed meanwhile */
+            field_str("detail", "tracee ended");
+            return;
+        }
+        if (elapsed_ms_since(&start) > PTRACE_STOP_TIMEOUT_MS) {
+            field_detail("waitpid", ETIMEDOUT);
+            break;
+        }
+        usleep(10 * 1000);
+    }
+    /* No stop seen; try anyway.  Our exit would detach in any case. */
+    ptrace(PTRACE_DETACH, pid, NULL, NULL);
+}
+
+static void send_signal(const char *arg, int sig)
+{
+    pid_t pid;
+    if (!parse_pid(arg, &pid)) {     /* main() validated it already */
+        result_err(EINVAL);
+        return;
+    }
+    if (kill(pid, sig) != 0)
+        result_err(errno);
+    else
+        result_ok();
+}
+
+static void check_kill(const char *arg)
+{
+    send_signal(arg, SIGKILL);
+}
+
+static void check_signal0(const char *arg)
+{
+    send_signal(arg, 0);
+}
+
+static void connect_unix(const struct sockaddr_un *addr, socklen_t len)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        result_err(errno);
+        return;
+    }
+    /* A unix connect to a listener with a full backlog blocks; the kernel
+     * bounds that wait by the send timeout (then fails with EAGAIN). */
+    struct timeval tv = { .tv_sec = NET_TIMEOUT_MS / 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int r;
+    do
+        r = connect(fd, (const struct sockaddr *)addr, len);
+    while (r != 0 && errno == EINTR);
+    if (r != 0)
+        result_err(errno);
+    else
+        result_ok();
+    close(fd);
+}
+
+static void check_unix(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    memcpy(addr.sun_path, path, strlen(path) + 1);  /* length checked in validation */
+    connect_unix(&addr, sizeof addr);
+}
+
+static void check_abstract(const char *name)
+{
+    /* Abstract names are the exact bytes after the leading NUL; the address
+     * length must not include a trailing NUL or it becomes part of the name. */
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    size_t n = strlen(name);
+    addr.sun_path[0] = '\0';
+    memcpy(addr.sun_path + 1, name, n);
+    connect_unix(&addr, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+}
+
+static void check_tcp(const char *arg)
+{
+    struct sockaddr_storage addr;
+    socklen_t len;
+    if (!parse_inet(arg, &addr, &len)) {
+        result_err(EINVAL);
+        return;
+    }
+
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        result_err(errno);
+        return;
+    }
+    int err = 0;
+    if (connect(fd, (struct sockaddr *)&addr, len) != 0) {
+        err = errno;
+        if (err == EINPROGRESS || err == EINTR) {
+            int ready = wait_fd(fd, POLLOUT, NET_TIMEOUT_MS);
+            if (ready < 0) {
+                err = errno;
+            } else if (ready == 0) {
+                err = ETIMEDOUT;
+            } else {
+                socklen_t elen = sizeof err;
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+                    err = errno;
+            }
+        }
+    }
+    if (err != 0)
+        result_err(err);
+    else
+        result_ok();
+    close(fd);
+}
+
+static void check_udp(const char *arg)
+{
+    struct sockaddr_storage addr;
+    socklen_t len;
+    if (!parse_inet(arg, &addr, &len)) {
+        result_err(EINVAL);
+        return;
+    }
+
+    int fd = socket(addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        result_err(errno);
+        return;
+    }
+    /* A connected socket only accepts replies from that peer and reports
+     * ICMP port-unreachable as ECONNREFUSED. */
+    char reply[512];
+    ssize_t n = -1;
+    int err = 0;
+    if (connect(fd, (struct sockaddr *)&addr, len) != 0 ||
+        send(fd, PING_TEXT, strlen(PING_TEXT), 0) < 0) {
+        err = errno;
+    } else {
+        int ready = wait_fd(fd, POLLIN, NET_TIMEOUT_MS);
+        if (ready < 0)
+            err = errno;
+        else if (ready == 0)
+            err = ETIMEDOUT;
+        else if ((n = recv(fd, reply, sizeof reply, MSG_DONTWAIT)) < 0)
+            err = errno;
+    }
+    close(fd);
+    if (err != 0) {
+        result_err(err);
+        return;
+    }
+    result_ok();
+    field_bytes("content", reply, (size_t)n);
+}
+
+static void check_sethostname(const char *arg)
+{
+    (void)arg;
+    /* Setting the current value: permission is what we learn, nothing changes. */
+    char name[HOST_NAME_MAX + 1];
+    if (gethostname(name, sizeof name) != 0) {
+        result_err(errno);
+        field_str("detail", "gethostname");
+        return;
+    }
+    name[HOST_NAME_MAX] = '\0';
+    if (sethostname(name, strlen(name)) != 0)
+        result_err(errno);
+    else
+        result_ok();
+}
+
+/* flags 0 (no IPC_CREAT): these only look up an existing object. */
+static void report_ipc_id(int id)
+{
+    if (id < 0) {
+        result_err(errno);
+        return;
+    }
+    result_ok();
+    field_int("id", id);
+}
+
+static void check_sysv_msg(const char *arg)
+{
+    key_t key;
+    if (!parse_key(arg, &key)) {
+        result_err(EINVAL);
+        return;
+    }
+    report_ipc_id(msgget(key, 0));
+}
+
+static void check_sysv_shm(const char *arg)
+{
+    key_t key;
+    if (!parse_key(arg, &key)) {
+        result_err(EINVAL);
+        return;
+    }
+    report_ipc_id(shmget(key, 0, 0));
+}
+
+static void check_sysv_sem(const char *arg)
+{
+    key_t key;
+    if (!parse_key(arg, &key)) {
+        result_err(EINVAL);
+        return;
+    }
+    report_ipc_id(semget(key, 0, 0));
+}
+
+static void check_setuid0(const char *arg)
+{
+    (void)arg;
+    /* In a child so that a success does not change the probe's own ids. */
+    pid_t pid = fork();
+    if (pid < 0) {
+        result_err(errno);
+        return;
+    }
+    if (pid == 0)
+        _exit(setuid(0) == 0 ? 0 : errno);
+    report_child(pid);
+}
+
+static void check_sleep(const char *arg)
+{
+    double seconds;
+    if (!parse_seconds(arg, &seconds)) {
+        result_err(EINVAL);
+        return;
+    }
+    struct timespec left = {
+        .tv_sec = (time_t)seconds,
+        .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9),
+    };
+    /* Signals with a handler-less default action end the probe, which is the
+     * point; anything else that interrupts just resumes the sleep. */
+    while (nanosleep(&left, &left) != 0 && errno == EINTR)
+        ;
+    result_ok();
+}
+
+static void check_exit(const char *arg)
+{
+    long status;
+    if (!parse_long(arg, 10, 0, 255, &status)) {
+        result_err(EINVAL);
+        return;
+    }
+    result_ok();
+    line_end();
+    exit((int)status);
+}
+
+static void check_signal(const char *arg)
+{
+    long sig;
+    if (!parse_long(arg, 10, 1, SIGRTMAX, &sig)) {
+        result_err(EINVAL);
+        return;
+    }
+    result_ok();
+    line_end();
+    /* Default action and unblocked, so the result does not depend on what
+     * the sandbox's parent left us. (Fails harmlessly for SIGKILL/SIGSTOP.) */
+    signal((int)sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, (int)sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    kill(getpid(), (int)sig);
+    /* Still here: the default action was to ignore or stop; carry on. */
+}
+
+static void check_echo_env(const char *name)
+{
+    const char *value = getenv(name);
+    if (value == NULL) {
+        result_err(ENOENT);
+        return;
+    }
+    result_ok();
+    field_str("value", value);
+}
+
+static void check_env(const char *arg)
+{
+    (void)arg;
+    result_ok();
+    list_begin("env");
+    for (char **e = environ; e != NULL && *e != NULL; e++)
+        list_str(*e);
+    list_end();
+}
+
+static void check_stdin(const char *arg)
+{
+    (void)arg;
+    static char buf[STDIN_LIMIT];
+    ssize_t n = read_full(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0) {
+        result_err(errno);
+        return;
+    }
+    result_ok();
+    field_bytes("content", buf, (size_t)n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Check table and argument validation                                       */
+/* ------------------------------------------------------------------------ */
+
+enum arg_kind {
+    ARG_NONE,       /* no "=ARG" allowed */
+    ARG_TEXT,       /* any non-empty string (paths, variable names) */
+    ARG_SOCKPATH,   /* fits in sun_path with its NUL */
+    ARG_ABSTRACT,   /* fits in sun_path after the leading NUL */
+    ARG_PID,
+    ARG_KEY,
+    ARG_INET,
+    ARG_SECONDS,
+    ARG_STATUS,     /* 0..255 */
+    ARG_SIGNAL,     /* 1..SIGRTMAX */
+};
+
+struct check {
+    const char *name;
+    enum arg_kind kind;
+    const char *arg_help;
+    void (*run)(const char *arg);
+};
+
+static const struct check checks[] = {
+    { "identity",      ARG_NONE,     NULL,        check_identity },
+    { "pids",          ARG_NONE,     NULL,        check_pids },
+    { "fds",           ARG_NONE,     NULL,        check_fds },
+    { "read",          ARG_TEXT,     "PATH",      check_read },
+    { "exists",        ARG_TEXT,     "PATH",      check_exists },
+    { "write",         ARG_TEXT,     "PATH",      check_write },
+    { "keep",          ARG_TEXT,     "PATH",      check_keep },
+    { "rewrite",       ARG_TEXT,     "PATH",      check_rewrite },
+    { "mount",         ARG_TEXT,     "DIR",       check_mount },
+    { "unshare-user",  ARG_NONE,     NULL,        check_unshare_user },
+    { "unshare-mount", ARG_NONE,     NULL,        check_unshare_mount },
+    { "unshare-net",   ARG_NONE,     NULL,        check_unshare_net },
+    { "pivot-root",    ARG_NONE,     NULL,        check_pivot_root },
+    { "ptrace",        ARG_PID,      "PID",       check_ptrace },
+    { "kill",          ARG_PID,      "PID",       check_kill },
+    { "signal0",       ARG_PID,      "PID",       check_signal0 },
+    { "unix",          ARG_SOCKPATH, "PATH",      check_unix },
+    { "abstract",      ARG_ABSTRACT, "NAME",      check_abstract },
+    { "tcp",           ARG_INET,     "HOST:PORT", check_tcp },
+    { "udp",           ARG_INET,     "HOST:PORT", check_udp },
+    { "sethostname",   ARG_NONE,     NULL,        check_sethostname },
+    { "sysv-msg",      ARG_KEY,      "KEY",       check_sysv_msg },
+    { "sysv-shm",      ARG_KEY,      "KEY",       check_sysv_shm },
+    { "sysv-sem",      ARG_KEY,      "KEY",       check_sysv_sem },
+    { "setuid0",       ARG_NONE,     NULL,        check_setuid0 },
+    { "sleep",         ARG_SECONDS,  "SECONDS",   check_sleep },
+    { "exit",          ARG_STATUS,   "N",         check_exit },
+    { "signal",        ARG_SIGNAL,   "N",         check_signal },
+    { "echo-env",      ARG_TEXT,     "NAME",      check_echo_env },
+    { "env",           ARG_NONE,     NULL,        check_env },
+    { "stdin",         ARG_NONE,     NULL,        check_stdin },
+};
+
+#define CHECK_COUNT (sizeof checks / sizeof checks[0])
+
+static bool arg_is_valid(enum arg_kind kind, const char *arg)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    pid_t pid;
+    key_t key;
+    double seconds;
+    long v;
+
+    switch (kind) {
+    case ARG_NONE:     return arg == NULL;
+    case ARG_TEXT:     return arg != NULL && *arg != '\0';
+    case ARG_SOCKPATH: return arg != NULL && *arg != '\0' &&
+                              strlen(arg) < sizeof ((struct sockaddr_un *)0)->sun_path;
+    case ARG_ABSTRACT: return arg != NULL && *arg != '\0' &&
+                              strlen(arg) < sizeof ((struct sockaddr_un *)0)->sun_path;
+    case ARG_PID:      return arg != NULL && parse_pid(arg, &pid);
+    case ARG_KEY:      return arg != NULL && parse_key(arg, &key);
+    case ARG_INET:     return arg != NULL && parse_inet(arg, &ss, &len);
+    case ARG_SECONDS:  return arg != NULL && parse_seconds(arg, &seconds);
+    case ARG_STATUS:   return arg != NULL && parse_long(arg, 10, 0, 255, &v);
+    case ARG_SIGNAL:   return arg != NULL && parse_long(arg, 10, 1, SIGRTMAX, &v);
+    }
+    return false;
+}
+
+static void usage(FILE *to)
+{
+    fputs("usage: otk-probe CHECK[=ARG] ...\nchecks:", to);
+    for (size_t i = 0; i < CHECK_COUNT; i++)
+        fprintf(to, " %s%s%s", checks[i].name,
+                checks[i].arg_help ? "=" : "",
+                checks[i].arg_help ? checks[i].arg_help : "");
+    fputc('\n', to);
+}
+
+static const struct check *find_check(const char *name, size_t len)
+{
+    for (size_t i = 0; i < CHECK_COUNT; i++)
+        if (strlen(checks[i].name) == len && strncmp(checks[i].name, name, len) == 0)
+            return &checks[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+
+    /* Validate everything first, so a typo never yields partial results. */
+    const struct check **plan = calloc((size_t)argc, sizeof *plan);
+    const char **args = calloc((size_t)argc, sizeof *args);
+    if (plan == NULL || args == NULL) {
+        fputs("otk-probe: out of memory\n", stderr);
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        size_t name_len = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+        const struct check *c = find_check(argv[i], name_len);
+        if (c == NULL) {
+            fprintf(stderr, "otk-probe: unknown check '%.*s'\n", (int)name_len, argv[i]);
+            usage(stderr);
+            return 2;
+        }
+        const char *arg = eq ? eq + 1 : NULL;
+        if (!arg_is_valid(c->kind, arg)) {
+            if (c->kind == ARG_NONE)
+                fprintf(stderr, "otk-probe: check '%s' takes no argument\n", c->name);
+            else
+                fprintf(stderr, "otk-probe: check '%s' needs a valid %s, got '%s'\n",
+                        c->name, c->arg_help, arg ? arg : "");
+            return 2;
+        }
+        plan[i] = c;
+        args[i] = arg;
+    }
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = args[i] ? args[i] : "";
+        line_begin(plan[i]->name, arg);
+        plan[i]->run(arg);
+        line_end();
+    }
+    free(plan);
+    free(args);
+    return 0;
+}

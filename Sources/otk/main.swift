@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import OTKConfig
+import OTKModel
+import OTKSandbox
+
+/// otk: runs untrusted build plans in a sandbox.
+struct OTK: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "otk",
+        abstract: "A sandboxed build runner for plans written by coding agents.",
+        subcommands: [Sandbox.self, ProfileCommand.self, DoctorCommand.self])
+}
+
+/// Prints an error the way every otk command does, and exits with its code.
+func fail(_ error: OTKError) -> ExitCode {
+    var line = "otk: error: "
+    if let location = error.location { line += "\(location): " }
+    line += error.message
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+    if let remedy = error.remedy { FileHandle.standardError.write(Data("otk: hint: \(remedy)\n".utf8)) }
+    return ExitCode(ExitCodes.code(for: error.kind))
+}
+
+func jsonString<T: Encodable>(_ value: T) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+}
+
+func loader() -> ProfileLoader {
+    ProfileLoader(searchPath: ProfileLoader.defaultSearchPath())
+}
+
+struct Sandbox: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run commands in a sandbox.", subcommands: [Run.self])
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one command in a sandbox.",
+            discussion: """
+                The command's exit status is passed through (128+N when signal N ended it).
+                otk's own failures: 2 bad input, 4 the sandbox could not be set up (nothing ran),
+                126/127 the command could not be executed or was not found in the sandbox.
+                """)
+
+        @Option(help: "Profile name or path to a profile file.")
+        var profile = "strict"
+
+        @Option(help: "Host directory mounted read-write as the profile's workspace (default: a fresh temporary directory, removed afterwards).")
+        var workspace: String?
+
+        @Option(name: .customLong("bind"), help: ArgumentHelp("Bind a host path read-write.", valueName: "SRC[:DST]"))
+        var binds: [String] = []
+
+        @Option(name: .customLong("ro-bind"), help: ArgumentHelp("Bind a host path read-only.", valueName: "SRC[:DST]"))
+        var readOnlyBinds: [String] = []
+
+        @Option(name: .customLong("env"), help: ArgumentHelp("Set a variable in the sandbox.", valueName: "NAME=VALUE"))
+        var environment: [String] = []
+
+        @Flag(help: "After the command, print one JSON result document as the last line of stdout.")
+        var json = false
+
+        @Argument(parsing: .postTerminator, help: "The command and its arguments, after `--`.")
+        var command: [String] = []
+
+        func validate() throws {
+            if command.isEmpty { throw ValidationError("no command given: write it after `--`, e.g. otk sandbox run -- make test") }
+            for entry in environment {
+                guard let eq = entry.firstIndex(of: "="), EnvironmentName.isValid(String(entry[..<eq])) else {
+                    throw ValidationError("--env `\(entry)` is not NAME=VALUE with a valid variable name")
+                }
+            }
+            for entry in binds + readOnlyBinds where Self.splitBind(entry) == nil {
+                throw ValidationError("bind `\(entry)` is not SRC or SRC:DST with absolute paths")
+            }
+        }
+
+        static func splitBind(_ s: String) -> (String, String)? {
+            let parts = s.split(separator: ":", maxSplits: 1).map(String.init)
+            guard let source = parts.first, source.hasPrefix("/") else { return nil }
+            let target = parts.count == 2 ? parts[1] : source
+            guard target.hasPrefix("/") else { return nil }
+            return (source, target)
+        }
+
+        func run() throws {
+            let loaded: LoadedProfile
+            do { loaded = try loader().load(profile) } catch { throw fail(error) }
+            var bindList: [(source: String, target: String, readOnly: Bool)] = []
+            for (entries, ro) in [(binds, false), (readOnlyBinds, true)] {
+                for entry in entries {
+                    if let (s, t) = Self.splitBind(entry) { bindList.append((s, t, ro)) }
+                }
+            }
+            let env = environment.map { e -> (String, String) in
+                let eq = e.firstIndex(of: "=")!
+                return (String(e[..<eq]), String(e[e.index(after: eq)...]))
+            }
+            let runner = SandboxRunner(supervisor: Supervisor(launcherPath: Supervisor.defaultLauncherPath()))
+            let options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env)
+            do {
+                let result = try runner.run(loaded, options)
+                if json { print(jsonString(result)) }
+                if result.status != 0 { throw ExitCode(result.status) }
+            } catch let failure as SandboxRunError {
+                if json { print(jsonString(failure.result)) }
+                throw fail(failure.error)
+            } catch let error as OTKError {
+                throw fail(error)
+            }
+        }
+    }
+}
+
+struct ProfileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profile", abstract: "List, show and check sandbox profiles.", subcommands: [List.self, Show.self, Check.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the profiles in the search path.")
+        func run() throws {
+            let l = loader()
+            for entry in l.list() {
+                let description = (try? l.load(entry.path))?.profile.description ?? "(does not load: run `otk profile check \(entry.path)`)"
+                print("\(entry.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(description)\n\(String(repeating: " ", count: 13))\(entry.path)")
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the effective profile, after `extends`.")
+        @Argument(help: "Profile name or file.") var profile: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let loaded: LoadedProfile
+            do { loaded = try loader().load(profile) } catch { throw fail(error) }
+            if json {
+                print(jsonString(loaded.profile))
+                return
+            }
+            print(ProfileDescription.render(loaded))
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a profile file; exit 2 with file:line on the first error.")
+        @Argument(help: "Profile file or name.") var file: String
+
+        func run() throws {
+            do {
+                let loaded = try loader().load(file)
+                print("ok: \(loaded.profile.sources.first ?? file) (\(loaded.sha256))")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}
+
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "doctor", abstract: "Report what this host supports and which profiles can run.")
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let report = Doctor(launcherPath: Supervisor.defaultLauncherPath(), loader: loader()).report()
+        if json {
+            print(jsonString(report))
+        } else {
+            for check in report.checks {
+                print("\(check.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(check.name): \(check.detail)")
+                if let remedy = check.remedy { print("         fix: \(remedy)") }
+            }
+            print("\nprofiles:")
+            for p in report.profiles {
+                print("  \(p.runnable ? "ok     " : "refused") \(p.name): \(p.detail)")
+            }
+        }
+        if report.profiles.contains(where: { !$0.runnable }) && report.profiles.allSatisfy({ !$0.runnable }) {
+            throw ExitCode(ExitCodes.isolationUnavailable)
+        }
+    }
+}
+
+OTK.main()
