@@ -30,9 +30,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The small C program that performs the launch sequence.
-        .executableTarget(name: "otk-launcher", cSettings: [.unsafeFlags(["-O2", "-Wall", "-Wextra", "-Werror"])]),
+        // Linked fully static: it must start fast and depend on nothing but the kernel.
+        .executableTarget(name: "otk-launcher", cSettings: [.unsafeFlags(["-O2", "-Wall", "-Wextra", "-Werror"])],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // Test-only: reports from inside a sandbox what it can and cannot do.
-        .executableTarget(name: "otk-probe", cSettings: [.unsafeFlags(["-Wall", "-Wextra"])]),
+        // Static too: it runs inside sandboxes that see only a few host paths.
+        .executableTarget(name: "otk-probe", cSettings: [.unsafeFlags(["-Wall", "-Wextra"])],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .testTarget(name: "OTKConfigTests", dependencies: ["OTKConfig", "OTKModel", "OTKSandbox"]),
         .testTarget(name: "OTKIntegrationTests", dependencies: ["OTKModel"]),
     ]

@@ -474,18 +474,19 @@ static int open_mountpoint(int root_fd, const char *path, int as_dir, mode_t mod
         const char *rest = end;
         while (*rest == '/') rest++;
         int last = (*rest == '\0');
-        int next;
+        int next, create_err = 0;
         if (!last || as_dir) {
-            if (mkdirat(cur, comp, last ? mode : 0755) < 0 && errno != EEXIST)
-                fail(errno, "cannot create directory `%.150s` in the new root (component `%s`)", path, comp);
+            if (mkdirat(cur, comp, last ? mode : 0755) < 0 && errno != EEXIST) create_err = errno;
             next = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         } else {
+            /* An existing file (or one on a read-only bind) is fine as a mount point as it is. */
             int f = openat(cur, comp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-            if (f < 0 && errno != EISDIR && errno != ETXTBSY && errno != EROFS && errno != EACCES)
-                fail(errno, "cannot create file `%.150s` in the new root", path);
-            if (f >= 0) close(f);
+            if (f < 0) create_err = errno;
+            else close(f);
             next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         }
+        if (next < 0 && errno == ENOENT && create_err)
+            fail(create_err, "cannot create mount point `%.150s` (component `%s`): is it below a read-only bind?", path, comp);
         if (next < 0) fail(errno, "cannot open `%.150s` in the new root without following symlinks", path);
         close(cur);
         cur = next;
@@ -1017,7 +1018,15 @@ int main(int argc, char **argv) {
 
     /* Host root's supplementary groups (gid 0 among them) must not follow it into the sandbox. */
     current_step = "setgroups";
-    if (geteuid() == 0 && syscall(SYS_setgroups, 0, NULL) < 0) fail(errno, "cannot clear supplementary groups");
+    if (geteuid() == 0 && syscall(SYS_setgroups, 0, NULL) < 0) {
+        /*
+         * EPERM: we are uid 0 of a user namespace whose setgroups is denied (a
+         * rootless container). Our groups are then no more than its creator's, and
+         * the sandbox cannot clear them either: deny setgroups for it as well.
+         */
+        if (errno != EPERM) fail(errno, "cannot clear supplementary groups");
+        want.setgroups_allow = 0;
+    }
 
     int sync_pipe[2];
     current_step = "pipe";
