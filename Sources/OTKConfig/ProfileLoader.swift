@@ -102,22 +102,17 @@ public struct ProfileLoader: Sendable {
         return out
     }
 
-    /// The SHA-256 of the profile's canonical JSON (sorted keys, source locations left out).
+    /// The SHA-256 of the profile's canonical JSON: keys sorted, no whitespace, sets
+    /// sorted, file names and source locations left out.
     public static func hash(_ profile: Profile) throws(OTKError) -> String {
-        var canonical = profile
-        canonical.sources = []
-        canonical.filesystem.readOnly = canonical.filesystem.readOnly.map { var b = $0; b.location = nil; return b }
-        canonical.filesystem.readWrite = canonical.filesystem.readWrite.map { var b = $0; b.location = nil; return b }
-        canonical.filesystem.tmpfs = canonical.filesystem.tmpfs.map { var t = $0; t.location = nil; return t }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data: Data
-        do {
-            data = try encoder.encode(CanonicalProfile(canonical))
-        } catch {
-            throw OTKError(.internalError, "cannot encode profile `\(profile.name)`: \(error)")
+        let digest = SHA256.hash(data: Array(CanonicalJSON.profile(profile).utf8))
+        let hex: [Character] = Array("0123456789abcdef")
+        var out = "sha256:"
+        for byte in digest {
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0x0f)])
         }
-        return "sha256:" + SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        return out
     }
 
     private func locate(_ reference: String, from including: String?) throws(OTKError) -> String {
@@ -161,20 +156,60 @@ public struct ProfileLoader: Sendable {
     }
 }
 
-/// The hashed form of a profile: sorted collections, so the hash does not depend on set order.
-private struct CanonicalProfile: Encodable {
-    let profile: Profile
-    init(_ profile: Profile) { self.profile = profile }
-
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(profile.name, forKey: .name)
-        try c.encode(profile.namespaces.sorted().map(\.rawValue), forKey: .namespaces)
-        try c.encode(profile.identity, forKey: .identity)
-        try c.encode(profile.filesystem, forKey: .filesystem)
-        try c.encode(profile.network, forKey: .network)
-        try c.encode(profile.environment, forKey: .environment)
+/// The canonical JSON text of a profile, written out directly: this runs on every
+/// launch, and the generic encoder costs milliseconds of runtime type lookups.
+enum CanonicalJSON {
+    static func profile(_ p: Profile) -> String {
+        let fs = p.filesystem
+        return object([
+            ("environment", object([
+                ("pass", array(p.environment.pass.map(string))),
+                ("set", object(p.environment.set.sorted { $0.key < $1.key }.map { ($0.key, string($0.value)) })),
+            ])),
+            ("filesystem", object([
+                ("dev", String(fs.dev)), ("etcFiles", String(fs.etcFiles)),
+                ("hidden", array(fs.hidden.map(string))), ("proc", String(fs.proc)),
+                ("readOnly", array(fs.readOnly.map(bind))), ("readWrite", array(fs.readWrite.map(bind))),
+                ("rootReadOnly", String(fs.rootReadOnly)), ("rootSizeBytes", String(fs.rootSizeBytes)),
+                ("tmpfs", array(fs.tmpfs.map { object([("mode", String($0.mode)), ("path", string($0.path)), ("sizeBytes", String($0.sizeBytes))]) })),
+                ("workspace", string(fs.workspace)),
+            ])),
+            ("identity", object([("gid", String(p.identity.gid)), ("hostname", string(p.identity.hostname)),
+                                 ("uid", String(p.identity.uid)), ("userName", string(p.identity.userName))])),
+            ("name", string(p.name)),
+            ("namespaces", array(p.namespaces.sorted().map { string($0.rawValue) })),
+            ("network", string(p.network.rawValue)),
+        ])
     }
 
-    enum Keys: String, CodingKey { case name, namespaces, identity, filesystem, network, environment }
+    private static func bind(_ b: BindMount) -> String {
+        object([("optional", String(b.optional)), ("source", string(b.source)), ("target", string(b.target))])
+    }
+
+    /// Members must already be in key order.
+    private static func object(_ members: [(String, String)]) -> String {
+        "{" + members.map { string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
+    }
+
+    private static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }
+
+    static func string(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += "\\u00" + String(scalar.value, radix: 16).leftPad(2)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+private extension String {
+    func leftPad(_ n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
 }

@@ -4,6 +4,9 @@ import OTKConfig
 import OTKModel
 import OTKSandbox
 
+// Every command names itself: deriving a name from the type goes through
+// String(describing:), whose runtime lookups cost milliseconds in a static binary.
+
 /// otk: runs untrusted build plans in a sandbox.
 struct OTK: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,10 +36,11 @@ func loader() -> ProfileLoader {
 }
 
 struct Sandbox: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run commands in a sandbox.", subcommands: [Run.self])
+    static let configuration = CommandConfiguration(commandName: "sandbox", abstract: "Run commands in a sandbox.", subcommands: [Run.self])
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Run one command in a sandbox.",
             discussion: """
                 The command's exit status is passed through (128+N when signal N ended it).
@@ -86,8 +90,10 @@ struct Sandbox: ParsableCommand {
         }
 
         func run() throws {
+            let entered = DispatchTime.now().uptimeNanoseconds
             let loaded: LoadedProfile
             do { loaded = try loader().load(profile) } catch { throw fail(error) }
+            let profileLoaded = DispatchTime.now().uptimeNanoseconds
             var bindList: [(source: String, target: String, readOnly: Bool)] = []
             for (entries, ro) in [(binds, false), (readOnlyBinds, true)] {
                 for entry in entries {
@@ -102,6 +108,10 @@ struct Sandbox: ParsableCommand {
             let options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env)
             do {
                 let result = try runner.run(loaded, options)
+                if ProcessInfo.processInfo.environment["OTK_TIMING"] == "1" {
+                    let ms = { (a: UInt64, b: UInt64) in String(format: "%.2f", Double(b - a) / 1e6) }
+                    FileHandle.standardError.write(Data("otk timing: profile \(ms(entered, profileLoaded)) ms, run \(ms(profileLoaded, DispatchTime.now().uptimeNanoseconds)) ms (launcher \(String(format: "%.2f", result.durationMs)) ms)\n".utf8))
+                }
                 if json { print(jsonString(result)) }
                 if result.status != 0 { throw ExitCode(result.status) }
             } catch let failure as SandboxRunError {
@@ -119,7 +129,7 @@ struct ProfileCommand: ParsableCommand {
         commandName: "profile", abstract: "List, show and check sandbox profiles.", subcommands: [List.self, Show.self, Check.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the profiles in the search path.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the profiles in the search path.")
         func run() throws {
             let l = loader()
             for entry in l.list() {
@@ -130,13 +140,15 @@ struct ProfileCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the effective profile, after `extends`.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show the effective profile, after `extends`.")
         @Argument(help: "Profile name or file.") var profile: String
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
+            let entered = DispatchTime.now().uptimeNanoseconds
             let loaded: LoadedProfile
             do { loaded = try loader().load(profile) } catch { throw fail(error) }
+            let profileLoaded = DispatchTime.now().uptimeNanoseconds
             if json {
                 print(jsonString(loaded.profile))
                 return
@@ -146,7 +158,7 @@ struct ProfileCommand: ParsableCommand {
     }
 
     struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Validate a profile file; exit 2 with file:line on the first error.")
+        static let configuration = CommandConfiguration(commandName: "check", abstract: "Validate a profile file; exit 2 with file:line on the first error.")
         @Argument(help: "Profile file or name.") var file: String
 
         func run() throws {

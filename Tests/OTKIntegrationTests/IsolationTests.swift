@@ -37,8 +37,8 @@ import Testing
 
     /// Runs otk with an extra open fd 7 (a host file) that the sandbox must not inherit.
     func sandboxed(_ runner: Runner, workspace: String, profile: String = "strict", _ probeArgs: [String]) throws -> Completed {
-        let otk = [Paths.otk, "sandbox", "run", "--profile", profile, "--workspace", workspace,
-                   "--ro-bind", "\(Paths.probe):\(Paths.probeInside)", "--", Paths.probeInside] + probeArgs
+        let otk = [runner.otk, "sandbox", "run", "--profile", profile, "--workspace", workspace,
+                   "--ro-bind", "\(runner.probe):\(Paths.probeInside)", "--", Paths.probeInside] + probeArgs
         return try run(runner.prefix + ["/bin/sh", "-c", "exec 7<\"$0\"; exec \"$@\"", secret] + otk)
     }
 
@@ -132,7 +132,7 @@ import Testing
         let checks = ["read=\(secret)", "unix=\(services.unixPath)", "abstract=\(services.abstractName)",
                       "tcp=127.0.0.1:\(services.tcpPort)", "udp=127.0.0.1:\(services.udpPort)", "unshare-user",
                       "sysv-msg=\(services.sysvKey("msg"))", "sysv-shm=\(services.sysvKey("shm"))", "sysv-sem=\(services.sysvKey("sem"))"]
-        let result = try run(Runner.nobody.prefix + [Paths.probe] + checks)
+        let result = try run(Runner.nobody.prefix + [Runner.nobody.probe] + checks)
         let r = ProbeReport(result.stdout)
         for check in checks {
             #expect(r[check]?.ok == true, "\(check) failed for nobody unsandboxed (\(r[check]?.error ?? "no output"))")

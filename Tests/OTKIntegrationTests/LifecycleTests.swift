@@ -3,16 +3,16 @@ import Testing
 
 /// Status pass-through, stdio, signals, and what is left when otk dies.
 @Suite(.serialized) struct LifecycleTests {
-    func otk(_ args: [String], probe: [String]) -> [String] {
-        [Paths.otk, "sandbox", "run"] + args + ["--ro-bind", "\(Paths.probe):\(Paths.probeInside)", "--", Paths.probeInside] + probe
+    func otk(_ args: [String], probe: [String], as runner: Runner = .invoking) -> [String] {
+        runner.prefix + [runner.otk, "sandbox", "run"] + args + ["--ro-bind", "\(runner.probe):\(Paths.probeInside)", "--", Paths.probeInside] + probe
     }
 
     @Test("the command's exit status and 128+N for a signal are passed through", arguments: Runner.available)
     func statusPassThrough(runner: Runner) throws {
-        #expect(try run(runner.prefix + otk([], probe: ["exit=42"])).status == 42)
-        #expect(try run(runner.prefix + otk([], probe: ["exit=0"])).status == 0)
-        #expect(try run(runner.prefix + otk([], probe: ["signal=9"])).status == 137)
-        #expect(try run(runner.prefix + otk([], probe: ["signal=15"])).status == 143)
+        #expect(try run(otk([], probe: ["exit=42"], as: runner)).status == 42)
+        #expect(try run(otk([], probe: ["exit=0"], as: runner)).status == 0)
+        #expect(try run(otk([], probe: ["signal=9"], as: runner)).status == 137)
+        #expect(try run(otk([], probe: ["signal=15"], as: runner)).status == 143)
     }
 
     @Test("--json prints one result document with status, signal, duration, profile hash and layers")
@@ -59,8 +59,9 @@ import Testing
     @Test("SIGTERM to otk reaches the command, and otk reports it", arguments: Runner.available)
     func sigtermIsForwarded(runner: Runner) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: runner.prefix.first ?? Paths.otk)
-        process.arguments = Array((runner.prefix + otk([], probe: ["sleep=30"])).dropFirst())
+        let argv = otk([], probe: ["sleep=30"], as: runner)
+        process.executableURL = URL(fileURLWithPath: argv[0])
+        process.arguments = Array(argv.dropFirst())
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let otkPid = try waitForSandbox(process.processIdentifier, runner: runner)
@@ -76,10 +77,10 @@ import Testing
     @Test("kill -9 of otk leaves no process of the sandbox behind", arguments: Runner.available)
     func killNineLeavesNothing(runner: Runner) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: runner.prefix.first ?? Paths.otk)
-        // A command that forks a background child and ignores SIGTERM/SIGHUP: nothing of it may survive.
-        process.arguments = Array((runner.prefix + [Paths.otk, "sandbox", "run", "--", "/bin/sh", "-c",
-                                                    "trap '' TERM HUP; sleep 300 & sleep 301 & wait"]).dropFirst())
+        // A command that forks background children and ignores SIGTERM/SIGHUP: nothing of it may survive.
+        let argv = runner.prefix + [runner.otk, "sandbox", "run", "--", "/bin/sh", "-c", "trap '' TERM HUP; sleep 300 & sleep 301 & wait"]
+        process.executableURL = URL(fileURLWithPath: argv[0])
+        process.arguments = Array(argv.dropFirst())
         try process.run()
         let otkPid = try waitForSandbox(process.processIdentifier, runner: runner, minimum: 5)
         let sandbox = descendants(of: otkPid)

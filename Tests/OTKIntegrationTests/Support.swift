@@ -19,6 +19,41 @@ enum Runner: String, CaseIterable, CustomTestStringConvertible {
     var prefix: [String] {
         self == .nobody ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] : []
     }
+
+    /// otk as this user runs it: for nobody, a copy in a world-readable directory, since the
+    /// checkout may sit below a directory nobody cannot enter (CI clones anywhere).
+    var otk: String { self == .nobody ? NobodyInstall.shared.bin + "/otk" : Paths.otk }
+    var probe: String { self == .nobody ? NobodyInstall.shared.bin + "/otk-probe" : Paths.probe }
+}
+
+/// otk, otk-launcher, otk-probe and the profiles copied to a temporary tree that nobody can read,
+/// laid out as an installation (bin/ beside profiles/), removed when the test process exits.
+final class NobodyInstall: Sendable {
+    static let shared = NobodyInstall()
+    let root: String
+    var bin: String { root + "/bin" }
+
+    private init() {
+        var template = Array((NSTemporaryDirectory() + "/otk-it-install-XXXXXX").utf8CString)
+        root = mkdtemp(&template).map { String(cString: $0) } ?? "/nonexistent"
+        let fm = FileManager.default
+        try? fm.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
+        for name in ["otk", "otk-launcher", "otk-probe"] {
+            try? fm.copyItem(atPath: Paths.binDirectory + "/" + name, toPath: root + "/bin/" + name)
+        }
+        try? fm.copyItem(atPath: Paths.repository + "/profiles", toPath: root + "/profiles")
+        for dir in [root, root + "/bin", root + "/profiles"] { chmod(dir, 0o755) }
+        NobodyInstall.removeAtExit(root)
+    }
+
+    nonisolated(unsafe) private static var pathToRemove: String?
+
+    private static func removeAtExit(_ path: String) {
+        pathToRemove = path
+        atexit {
+            if let path = NobodyInstall.pathToRemove { try? FileManager.default.removeItem(atPath: path) }
+        }
+    }
 }
 
 /// Paths of the package's build products and sources.

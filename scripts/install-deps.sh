@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages otk's build, tests and demo need, through apt, only when missing.
+# Swift itself is expected on PATH (see README).
+set -euo pipefail
+
+need=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# libseccomp-dev and pkg-config: the seccomp compiler's headers; gcc/libc6-dev: C targets.
+for pkg in libseccomp-dev pkg-config gcc libc6-dev; do
+  have_pkg "$pkg" || need+=("$pkg")
+done
+# python3: test fixtures and the benchmark; setpriv/unshare (util-linux): tests that switch users or remove layers.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v setpriv >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+
+if ((${#need[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "otk: missing packages: ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v swift >/dev/null 2>&1 || { echo "otk: swift is not on PATH (Swift 6.0 or newer is needed)" >&2; exit 1; }
