@@ -82,7 +82,13 @@ struct ConfigReader {
         default: throw error(key, "expected a size such as \"64M\", found \(v.typeName)")
         }
         guard let bytes = parsed, bytes > 0, bytes <= ByteSize.maximum else {
-            throw error(key, "`\(v)` is not a size between 1 byte and 1T (write e.g. \"64M\")")
+            let written: String
+            switch v {
+            case .string(let s): written = "\"\(s)\""
+            case .integer(let i): written = String(i)
+            default: written = v.typeName
+            }
+            throw error(key, "\(written) is not a size between 1 byte and 1T (write e.g. \"64M\")")
         }
         return bytes
     }

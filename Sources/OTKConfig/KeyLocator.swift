@@ -10,7 +10,8 @@ public struct KeyLocator: Sendable {
     private var keyLines: [String: Int] = [:]
 
     public init(text: String) {
-        lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // "\r\n" is one Character in Swift, so split on every newline kind, not on "\n".
+        lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         var table: [String] = []
         var inMultiline: Substring? = nil
         for (index, raw) in lines.enumerated() {

@@ -31,9 +31,6 @@ enum ProfileDecoder {
         if network == .host && namespaces.contains(.net) {
             throw top.error("network", "network mode `host` shares the host's network; set namespaces.net = false to say so")
         }
-        if filesystem.proc && !namespaces.contains(.pid) {
-            throw top.error("filesystem", "proc = true needs the pid namespace: a /proc of the host's pids would show every host process")
-        }
         return Profile(
             name: name,
             description: try top.string("description") ?? "",
@@ -53,6 +50,11 @@ enum ProfileDecoder {
             guard let on = try ns.bool(kind.rawValue) else { continue }
             if !on && (kind == .user || kind == .mount) {
                 throw ns.error(kind.rawValue, "cannot be false: otk always builds a private root inside a user namespace")
+            }
+            // The sandbox's init kills everything it can signal when the command ends; only in
+            // a pid namespace of its own is that just the sandbox.
+            if !on && kind == .pid {
+                throw ns.error(kind.rawValue, "cannot be false: the sandbox's init must be pid 1 of its own pid namespace to take down everything the command started")
             }
             if !on { set.remove(kind) }
         }
@@ -119,12 +121,13 @@ enum ProfileDecoder {
 
         var targets: [String: String] = [:]
         for bind in fs.readOnly + fs.readWrite {
+            // Each entry knows its own line (bindList recorded it from the entry's text).
             if let previous = targets[bind.target] {
-                throw r.error(nil, "`\(bind.target)` is mounted twice (from `\(previous)` and `\(bind.source)`)", element: bind.source)
+                throw OTKError(.badInput, "`\(bind.target)` is mounted twice (from `\(previous)` and `\(bind.source)`)", location: bind.location)
             }
             targets[bind.target] = bind.source
             if bind.target == fs.workspace {
-                throw r.error(nil, "`\(bind.target)` is where the workspace goes; bind something else elsewhere", element: bind.source)
+                throw OTKError(.badInput, "`\(bind.target)` is where the workspace goes; bind something else elsewhere", location: bind.location)
             }
         }
         return fs
@@ -165,7 +168,9 @@ enum ProfileDecoder {
             default:
                 throw r.error(key, "expected a path string or a { source, target } table, found \(item.typeName)")
             }
-            let sourceOK = SandboxPath.isClean(source) || source == "{workspace}" || source.hasPrefix("{workspace}/")
+            // A workspace-relative source must stay inside the workspace: no `..`, no `.`.
+            let sourceOK = SandboxPath.isClean(source) || source == "{workspace}"
+                || (source.hasPrefix("{workspace}/") && SandboxPath.isClean(String(source.dropFirst("{workspace}".count))))
             guard sourceOK else {
                 throw r.error(key, "source `\(source)` is not a clean absolute path (no `..`, `.`, `//` or trailing `/`)", element: text)
             }

@@ -5,8 +5,9 @@ import OTKModel
 /// A profile ready to use, with the hash that identifies its effective content.
 public struct LoadedProfile: Sendable {
     public var profile: Profile
-    /// "sha256:" + hex of the canonical JSON of the effective profile (after `extends`),
-    /// so two files that mean the same thing hash the same, and any change shows.
+    /// "sha256:" + hex of the canonical JSON of the effective profile (after `extends`):
+    /// its name and every setting, not its description, comments or layout, so any
+    /// change to what the profile does shows, and reformatting does not.
     public var sha256: String
 }
 
@@ -24,15 +25,16 @@ public struct ProfileLoader: Sendable {
 
     /// The default search path: $OTK_PROFILE_PATH (colon-separated), then the
     /// `profiles/` directory of the checkout or installation the executable belongs
-    /// to, then /etc/otk/profiles.
+    /// to, then /etc/otk/profiles. The executable is found through /proc/self/exe, never
+    /// argv[0], which would make the current directory a source of profiles.
     public static func defaultSearchPath(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                         executable: String = CommandLine.arguments.first ?? "") -> [String] {
+                                         executable: String = runningExecutable()) -> [String] {
         var dirs: [String] = []
         if let extra = environment["OTK_PROFILE_PATH"] {
             dirs += extra.split(separator: ":").map(String.init)
         }
         var dir = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 {
+        for _ in 0..<(executable.hasPrefix("/") ? 5 : 0) {
             for candidate in ["profiles", "share/otk/profiles"] {
                 let path = dir.appendingPathComponent(candidate).path
                 var isDir: ObjCBool = false
@@ -44,6 +46,11 @@ public struct ProfileLoader: Sendable {
         }
         dirs.append("/etc/otk/profiles")
         return dirs
+    }
+
+    /// The absolute path of the running executable, or "" when the kernel does not say.
+    public static func runningExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
     }
 
     /// Whether `reference` names a file rather than a profile in the search path.

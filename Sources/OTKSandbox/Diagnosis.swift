@@ -30,7 +30,7 @@ public enum Diagnosis {
                             step: record.step, errno: record.errno)
         case ("execve", _):
             return OTKError(.commandNotExecutable, "cannot execute `\(command)` in the sandbox: \(detail)\(reason)",
-                            remedy: record.errno == EACCES ? "is it executable, and not on a noexec mount such as /tmp or /dev/shm?" : nil,
+                            remedy: record.errno == EACCES ? "is it executable, and readable by the sandbox's user?" : nil,
                             step: record.step, errno: record.errno)
         case ("bind", _):
             return OTKError(.setupFailed, "sandbox setup failed at `bind`: \(detail)\(reason)",

@@ -61,6 +61,12 @@ public struct CgroupLayout: Sendable, Equatable {
     /// v1 controllers and their mount points.
     public var v1Controllers: [String: String]
 
+    /// The controllers cgroup v1 has; anything else in a v1 mount's options is a flag.
+    public static let knownV1Controllers: Set<String> = [
+        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio", "blkio",
+        "perf_event", "hugetlb", "pids", "rdma", "misc",
+    ]
+
     /// Reads /proc/self/mountinfo text. Hybrid means both kinds are mounted: the
     /// v1 hierarchies then hold the controllers, whatever the v2 one shows.
     public static func detect(mountinfo: String, controllersOf: (String) -> [String] = { path in
@@ -77,10 +83,9 @@ public struct CgroupLayout: Sendable, Equatable {
             let fstype = fields[dash + 1]
             if fstype == "cgroup2" { unified = unified ?? mountPoint }
             if fstype == "cgroup", fields.count > dash + 3 {
-                for option in fields[dash + 3].split(separator: ",") {
-                    let o = String(option)
-                    if ["rw", "ro", "relatime", "nosuid", "nodev", "noexec"].contains(o) || o.hasPrefix("name=") { continue }
-                    v1[o] = mountPoint
+                // Super options mix controllers with flags (xattr, clone_children, name=...): keep only controllers.
+                for option in fields[dash + 3].split(separator: ",") where knownV1Controllers.contains(String(option)) {
+                    v1[String(option)] = mountPoint
                 }
             }
         }

@@ -154,9 +154,10 @@ public struct LaunchSpecBuilder: Sendable {
     private func placements(profile: Profile, request: RunRequest) throws(OTKError) -> [Placement] {
         var out: [Placement] = []
         let fs = profile.filesystem
-        // Everything a bind may resolve to inside the sandbox, to decide whether a host symlink can be kept as one.
-        let targets = fs.readOnly.map(\.target) + fs.readWrite.map(\.target) + request.extraBinds.map(\.bind.target)
         let binds = fs.readOnly.map { ($0, true) } + fs.readWrite.map { ($0, false) } + request.extraBinds.map { ($0.bind, $0.readOnly) }
+        // Where the sandbox shows a host directory at its own host path: only a symlink into one
+        // of these means inside what it means outside.
+        let identityTargets = binds.map(\.0).filter { host.realPath($0.source) == $0.target }.map(\.target)
         for (bind, readOnly) in binds {
             let source = bind.source.replacingOccurrences(of: "{workspace}", with: request.workspace)
             guard let kind = host.kind(of: source) else {
@@ -169,10 +170,16 @@ public struct LaunchSpecBuilder: Sendable {
                 if bind.optional { continue }
                 throw OTKError(.badInput, "bind source `\(source)` is a symlink that leads nowhere", location: bind.location)
             }
-            // A host symlink such as /bin -> usr/bin stays a symlink when what it points to is in the
-            // sandbox too; otherwise its target is bound in its place.
+            // The workspace's contents are the untrusted side's: a symlink left there must not
+            // make otk bind a host path of its choosing.
+            if bind.source.hasPrefix("{workspace}") && real != source {
+                throw OTKError(.badInput, "bind source `\(source)` goes through a symlink inside the workspace (to `\(real)`)",
+                               remedy: "workspace paths are bound only as they are, never through a symlink", location: bind.location)
+            }
+            // A host symlink such as /bin -> usr/bin stays a symlink when what it points to is shown
+            // in the sandbox at the same path; otherwise its target is bound in its place.
             if kind == .symlink, bind.target == source, let link = host.linkTarget(source),
-               targets.contains(where: { SandboxPath.isWithin(real, $0) }) {
+               identityTargets.contains(where: { SandboxPath.isWithin(real, $0) }) {
                 out.append(.symlink(target: link, path: bind.target))
                 continue
             }
@@ -198,8 +205,11 @@ public struct LaunchSpecBuilder: Sendable {
         let id = profile.identity
         let home = profile.filesystem.tmpfs.map(\.path).first { $0.hasPrefix("/home/") } ?? profile.filesystem.workspace
         return [
-            ("/etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\n\(id.userName):x:\(id.uid):\(id.gid):otk sandbox:\(home):/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"),
-            ("/etc/group", "root:x:0:\n\(id.userName):x:\(id.gid):\nnogroup:x:65534:\n"),
+            ("/etc/passwd", (id.uid == 0 ? "" : "root:x:0:0:root:/root:/usr/sbin/nologin\n")
+                + "\(id.userName):x:\(id.uid):\(id.gid):otk sandbox:\(home):/bin/sh\n"
+                + (id.uid == 65534 ? "" : "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")),
+            ("/etc/group", (id.gid == 0 ? "" : "root:x:0:\n") + "\(id.userName):x:\(id.gid):\n"
+                + (id.gid == 65534 ? "" : "nogroup:x:65534:\n")),
             ("/etc/hostname", "\(id.hostname)\n"),
             ("/etc/hosts", "127.0.0.1\tlocalhost \(id.hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
         ]

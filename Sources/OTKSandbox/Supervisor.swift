@@ -118,8 +118,9 @@ public struct Supervisor: Sendable {
         // No report at all: the launcher or init was killed from outside.
         let launcherSignal = (waitStatus & 0x7f)
         let how = launcherSignal != 0 ? "killed by signal \(launcherSignal)" : "exited with \((waitStatus >> 8) & 0xff)"
-        throw OTKError(.setupFailed, "the sandbox ended without reporting how its command ended (otk-launcher \(how))",
-                       remedy: "was it killed from outside, e.g. by the OOM killer?")
+        // Not "nothing ran": the command may have run. Not a setup failure either.
+        throw OTKError(.internalError, "the sandbox ended without reporting how its command ended (otk-launcher \(how))",
+                       remedy: "was it killed from outside, e.g. by the OOM killer? The command may have run in part")
     }
 
     private static func readAll(_ fd: Int32) -> [UInt8] {

@@ -431,10 +431,12 @@ static void check_spec(void) {
         }
     }
     /* The launcher builds a private root, so these two are not optional. */
-    if ((want.clone_flags & (CLONE_NEWUSER | CLONE_NEWNS)) != (CLONE_NEWUSER | CLONE_NEWNS))
-        fail(EINVAL, "the spec must ask for user and mount namespaces");
+    /* A private root needs user and mount namespaces; init's kill(-1) needs its own pid namespace. */
+    const uint64_t required = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID;
+    if ((want.clone_flags & required) != required) fail(EINVAL, "the spec must ask for user, mount and pid namespaces");
     if (!want.uid_host || !want.gid_host) fail(EINVAL, "the spec has no uid or gid mapping");
-    if (!strcmp(want.uid_host, "0") || !strcmp(want.gid_host, "0")) fail(EPERM, "the sandbox may never be host uid or gid 0");
+    if (strtoul(want.uid_host, NULL, 10) == 0 || strtoul(want.gid_host, NULL, 10) == 0)
+        fail(EPERM, "the sandbox may never be host uid or gid 0");
     if (n_args == 0) fail(EINVAL, "the spec has no command");
     if (!want.cwd) want.cwd = "/";
     argv_out[n_args] = NULL;
@@ -717,15 +719,10 @@ static void build_root(void) {
     if (chdir("/") < 0) fail(errno, "chdir /");
 
     current_step = "mount-root";
-    char size[32];
-    snprintf(size, sizeof size, "%llu", want.root_size);
-    if (mount("tmpfs", "/newroot", "tmpfs", MS_NOSUID | MS_NODEV, NULL) < 0) fail(errno, "cannot mount the root tmpfs");
-    {
-        /* Resize through remount so the option string stays fixed-size. */
-        char opts[64];
-        snprintf(opts, sizeof opts, "size=%s,mode=0755", size);
-        if (mount("tmpfs", "/newroot", "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) < 0) fail(errno, "cannot size the root tmpfs");
-    }
+    /* mode= at mount time: tmpfs ignores it on remount, and a 1777 / would let anyone write there. */
+    char opts[64];
+    snprintf(opts, sizeof opts, "size=%llu,mode=0755", want.root_size);
+    if (mount("tmpfs", "/newroot", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) fail(errno, "cannot mount the root tmpfs");
     int root_fd = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
     int oldroot_fd = open("/oldroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0 || oldroot_fd < 0) fail(errno, "cannot open /newroot or /oldroot");
@@ -781,7 +778,7 @@ static void drop_privileges(void) {
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
     if (syscall(SYS_capset, &hdr, data) < 0) fail(errno, "cannot clear the capability sets");
-    /* Lock the secure bits so nothing can win capabilities back through uid 0 or exec. */
+    /* With an empty bounding set no exec can grant a capability; no_new_privs also stops setuid and file capabilities. */
     current_step = "no_new_privs";
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(errno, "cannot set no_new_privs");
 }
@@ -1019,7 +1016,7 @@ int main(int argc, char **argv) {
     close(spec_fd);
 
     /* Host root's supplementary groups (gid 0 among them) must not follow it into the sandbox. */
-    current_step = "setgroups";
+    current_step = "clear-groups";
     if (geteuid() == 0 && syscall(SYS_setgroups, 0, NULL) < 0) {
         /*
          * EPERM: we are uid 0 of a user namespace whose setgroups is denied (a

@@ -196,4 +196,14 @@ struct DoctorCommand: ParsableCommand {
     }
 }
 
-OTK.main()
+// Usage errors are bad input, exit 2 like every other (ArgumentParser's own default is 64).
+do {
+    var command = try OTK.parseAsRoot()
+    try command.run()
+} catch {
+    if OTK.exitCode(for: error) == .validationFailure {
+        FileHandle.standardError.write(Data((OTK.fullMessage(for: error) + "\n").utf8))
+        exit(ExitCodes.badInput)
+    }
+    OTK.exit(withError: error)
+}

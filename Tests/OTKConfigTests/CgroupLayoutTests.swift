@@ -79,7 +79,7 @@ struct CgroupLayoutTests {
         #expect(layout.v1Controllers == ["memory": "/sys/fs/cgroup/memory"])
     }
 
-    @Test(.disabled("bug: CgroupLayout.detect takes every v1 super option as a controller; `xattr` (systemd's named hierarchy) and `clone_children` (cpuset) are reported as controllers"))
+    @Test
     func superOptionsThatAreNotControllers() {
         let text = Self.v2 + """
 

@@ -50,7 +50,7 @@ struct DiagnosisTests {
     @Test func execvePermissionDenied() {
         let e = explain("execve", EACCES, detail: "/tmp/x")
         #expect(e.kind == .commandNotExecutable)
-        #expect(e.remedy?.contains("noexec") == true)
+        #expect(e.remedy?.contains("executable") == true)
         #expect(ExitCodes.code(for: e.kind) == 126)
         #expect(explain("execve", ENOEXEC).remedy == nil)
     }

@@ -158,7 +158,7 @@ struct KeyLocatorTests {
         #expect(k.line(of: ["c"]) == 4)
     }
 
-    @Test(.disabled("bug: KeyLocator splits the text by Character \"\\n\"; \"\\r\\n\" is one Character, so a CRLF file is one line"))
+    @Test
     func windowsLineEndings() {
         let k = KeyLocator(text: "schema = 1\r\n[identity]\r\nuid = 1\r\n")
         #expect(k.line(of: ["identity"]) == 2)

@@ -223,8 +223,7 @@ struct LaunchSpecBuilderTests {
         #expect(ops.contains(.symlink(target: "usr/lib", path: "/lib")))
     }
 
-    @Test(.disabled("bug: LaunchSpecBuilder compares the symlink's host real path with sandbox bind targets, so /bin is kept as a symlink into a /usr that shows a different host directory"))
-    func hostSymlinkIsNotKeptWhenItsTargetPathShowsAnotherHostDirectory() throws {
+    @Test func hostSymlinkIsNotKeptWhenItsTargetPathShowsAnotherHostDirectory() throws {
         let host = Self.host.adding(dirs: "/opt/altusr")
         let ops = try build(makeProfile(readOnly: [bind("/opt/altusr", "/usr"), bind("/bin")]), host: host).operations
         #expect(ops.contains(.bind(source: "/usr/bin", target: "/bin", readOnly: true, optional: false)))
@@ -240,6 +239,16 @@ struct LaunchSpecBuilderTests {
         let host = Self.host.adding(dirs: "/host/ws/cache")
         let ops = try build(makeProfile(readWrite: [bind("{workspace}/cache", "/cache")]), host: host).operations
         #expect(ops.contains(.bind(source: "/host/ws/cache", target: "/cache", readOnly: false, optional: false)))
+    }
+
+    @Test func workspaceSourceThroughASymlinkIsRefused() throws {
+        // The workspace is the untrusted side's: a symlink planted there must not pick a host path.
+        let host = Self.host.adding(symlink: "/host/ws/cache", to: "/etc", real: "/etc")
+        let profile = makeProfile(readWrite: [bind("{workspace}/cache", "/cache", line: 7)])
+        let error = try #require(throws: OTKError.self) { try build(profile, host: host) }
+        #expect(error.kind == .badInput)
+        #expect(error.message.contains("goes through a symlink inside the workspace"))
+        #expect(error.location?.line == 7)
     }
 
     @Test func extraBindsAreMountedAndOrdered() throws {

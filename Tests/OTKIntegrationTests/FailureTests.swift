@@ -82,3 +82,24 @@ import Testing
         #expect(result.stdout.contains("ok      standard"))
     }
 }
+
+/// Command-line mistakes are bad input too.
+@Suite struct UsageTests {
+    @Test("usage errors exit 2 with the reason", arguments: [
+        (["sandbox", "run"], "no command given"),
+        (["sandbox", "run", "--env", "1X=y", "--", "true"], "--env `1X=y`"),
+        (["sandbox", "run", "--bind", "relative/path", "--", "true"], "bind `relative/path`"),
+        (["sandbox", "run", "--no-such-flag", "--", "true"], "no-such-flag"),
+    ])
+    func usageErrors(args: [String], message: String) throws {
+        let result = try run([Paths.otk] + args)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+    }
+
+    @Test("the root of the sandbox is mode 0755 and read-only, /tmp is 1777")
+    func rootMode() throws {
+        let result = try run([Paths.otk, "sandbox", "run", "--", "/bin/sh", "-c", "stat -c '%a' / /tmp; touch /x 2>&1 || true"])
+        #expect(result.stdout == "755\n1777\n" + "touch: cannot touch '/x': Read-only file system\n", "\(result.stdout)")
+    }
+}
