@@ -15,8 +15,9 @@ public struct SourceLocation: Sendable, Hashable, Codable, CustomStringConvertib
 public enum NamespaceKind: String, Sendable, Codable, CaseIterable, Comparable {
     case user, mount, pid, net, ipc, uts, cgroup
 
+    /// The order of `allCases`: user first, as the kernel creates them.
     public static func < (a: Self, b: Self) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+        (allCases.firstIndex(of: a) ?? 0) < (allCases.firstIndex(of: b) ?? 0)
     }
 }
 

@@ -90,6 +90,7 @@
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
+#define OTK_FSCONFIG_SET_FLAG 0
 #define OTK_FSCONFIG_SET_STRING 1
 #define OTK_FSCONFIG_CMD_CREATE 6
 
@@ -534,19 +535,29 @@ static void do_bind(int oldroot_fd, int root_fd, const char *src, const char *ds
     attach(tree, target, dst);
 }
 
-/* A new filesystem instance (tmpfs, proc, devpts) from the fsopen API, attached at dst. */
-static void do_fs(int root_fd, const char *fstype, const char *dst, const char *const *options, unsigned attrs) {
+/*
+ * A new, still detached filesystem instance (tmpfs, proc, devpts) from the fsopen API.
+ * `options` are key/value pairs, NULL-terminated; a NULL value sets a flag option.
+ */
+static int new_fs(const char *fstype, const char *const *options, unsigned attrs, const char *dst) {
     int fs = sys_fsopen(fstype, FSOPEN_CLOEXEC);
     if (fs < 0) fail(errno, "cannot open a %s filesystem for `%.150s`", fstype, dst);
-    for (const char *const *o = options; o && o[0]; o += 2)
-        if (sys_fsconfig(fs, OTK_FSCONFIG_SET_STRING, o[0], o[1], 0) < 0)
-            fail(errno, "%s option %s=%s for `%.120s`", fstype, o[0], o[1], dst);
+    for (const char *const *o = options; o && o[0]; o += 2) {
+        int rc = o[1] ? sys_fsconfig(fs, OTK_FSCONFIG_SET_STRING, o[0], o[1], 0)
+                      : sys_fsconfig(fs, OTK_FSCONFIG_SET_FLAG, o[0], NULL, 0);
+        if (rc < 0) fail(errno, "%s option %s for `%.120s`", fstype, o[0], dst);
+    }
     if (sys_fsconfig(fs, OTK_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
         fail(errno, "cannot create the %s filesystem for `%.150s`", fstype, dst);
     int mnt = sys_fsmount(fs, FSMOUNT_CLOEXEC, attrs);
     if (mnt < 0) fail(errno, "cannot mount %s at `%.150s`", fstype, dst);
     close(fs);
-    attach(mnt, open_mountpoint(root_fd, dst, 1, 0755), dst);
+    return mnt;
+}
+
+/* A new filesystem instance attached at dst, which is created as a directory if needed. */
+static void do_fs(int root_fd, const char *fstype, const char *dst, const char *const *options, unsigned attrs) {
+    attach(new_fs(fstype, options, attrs, dst), open_mountpoint(root_fd, dst, 1, 0755), dst);
 }
 
 static void do_tmpfs(int root_fd, const char *dst, const char *size, const char *mode) {
@@ -568,17 +579,9 @@ static void do_mask(int oldroot_fd, int root_fd, const char *path) {
     struct stat st;
     if (fstat(fd, &st) < 0) fail(errno, "cannot stat `%.150s`", path);
     if (S_ISDIR(st.st_mode)) {
-        close(fd);
         const char *opts[] = {"size", "0", "mode", "0555", NULL};
-        int fs = sys_fsopen("tmpfs", FSOPEN_CLOEXEC);
-        if (fs < 0) fail(errno, "cannot open a tmpfs to mask `%.150s`", path);
-        for (const char *const *o = opts; o[0]; o += 2)
-            if (sys_fsconfig(fs, OTK_FSCONFIG_SET_STRING, o[0], o[1], 0) < 0) fail(errno, "tmpfs option for mask");
-        if (sys_fsconfig(fs, OTK_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) fail(errno, "cannot create mask tmpfs");
-        int mnt = sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-        if (mnt < 0) fail(errno, "cannot mount mask tmpfs over `%.150s`", path);
-        close(fs);
-        attach(mnt, open_existing(root_fd, path), path);
+        int mnt = new_fs("tmpfs", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, path);
+        attach(mnt, fd, path);
     } else {
         int null_fd = sys_openat2(oldroot_fd, "dev/null", O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
         if (null_fd < 0) fail(errno, "cannot open the host's /dev/null to mask `%.150s`", path);
@@ -627,16 +630,9 @@ static void do_dev(int oldroot_fd, int root_fd, const char *dst) {
         attach(tree, open_mountpoint(root_fd, path, 0, 0), path);
     }
     snprintf(path, sizeof path, "%s/pts", dst);
-    const char *pts_opts[] = {"newinstance", "", "ptmxmode", "0666", "mode", "0620", NULL};
-    /* devpts takes a flag option with no value; fsconfig wants FSCONFIG_SET_FLAG for it. */
-    int fs = sys_fsopen("devpts", FSOPEN_CLOEXEC);
-    if (fs < 0) fail(errno, "cannot open a devpts filesystem");
-    for (const char *const *o = pts_opts + 2; o[0]; o += 2)
-        if (sys_fsconfig(fs, OTK_FSCONFIG_SET_STRING, o[0], o[1], 0) < 0) fail(errno, "devpts option %s", o[0]);
-    if (sys_fsconfig(fs, OTK_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) fail(errno, "cannot create a private devpts");
-    int mnt = sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
-    if (mnt < 0) fail(errno, "cannot mount devpts");
-    close(fs);
+    /* Every devpts mount is a private instance (Linux 4.7+): the host's ptys are not in it. */
+    const char *pts_opts[] = {"ptmxmode", "0666", "mode", "0620", NULL};
+    int mnt = new_fs("devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, path);
     attach(mnt, open_mountpoint(root_fd, path, 1, 0755), path);
 
     static const char *const links[][2] = {

@@ -100,8 +100,9 @@ struct Sandbox: ParsableCommand {
                     if let (s, t) = Self.splitBind(entry) { bindList.append((s, t, ro)) }
                 }
             }
-            let env = environment.map { e -> (String, String) in
-                let eq = e.firstIndex(of: "=")!
+            // validate() has checked that each entry is NAME=VALUE.
+            let env = environment.compactMap { e -> (String, String)? in
+                guard let eq = e.firstIndex(of: "=") else { return nil }
                 return (String(e[..<eq]), String(e[e.index(after: eq)...]))
             }
             let runner = SandboxRunner(supervisor: Supervisor(launcherPath: Supervisor.defaultLauncherPath()))
