@@ -170,7 +170,8 @@ enum ProfileDecoder {
             }
             // A workspace-relative source must stay inside the workspace: no `..`, no `.`.
             let sourceOK = SandboxPath.isClean(source) || source == "{workspace}"
-                || (source.hasPrefix("{workspace}/") && SandboxPath.isClean(String(source.dropFirst("{workspace}".count))))
+                || (source.hasPrefix("{workspace}/") && source != "{workspace}/"
+                    && SandboxPath.isClean(String(source.dropFirst("{workspace}".count))))
             guard sourceOK else {
                 throw r.error(key, "source `\(source)` is not a clean absolute path (no `..`, `.`, `//` or trailing `/`)", element: text)
             }

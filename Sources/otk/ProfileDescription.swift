@@ -29,7 +29,7 @@ enum ProfileDescription {
             hidden:     \(fs.hidden.isEmpty ? "(none)" : fs.hidden.joined(separator: " "))
             proc:       \(fs.proc ? "private, masked: \(LaunchSpecBuilder.procMasked.count) paths, read-only: \(LaunchSpecBuilder.procReadOnly.joined(separator: " "))" : "none")
             dev:        \(fs.dev ? "minimal (null zero full random urandom tty, private pts, shm)" : "none")
-            etc files:  \(fs.etcFiles ? "generated passwd, group, hostname, hosts (each skipped where a bind covers it)" : "none (the host's, where /etc is bound)")
+            etc files:  \(fs.etcFiles ? "generated passwd, group, hostname, hosts (each skipped where a bind covers it)" : "none")
             env pass:   \(p.environment.pass.isEmpty ? "(nothing)" : p.environment.pass.joined(separator: " "))
             env set:    \(p.environment.set.keys.sorted().map { "\($0)=\(p.environment.set[$0] ?? "")" }.joined(separator: " "))
             """

@@ -146,10 +146,8 @@ struct ProfileCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let entered = DispatchTime.now().uptimeNanoseconds
             let loaded: LoadedProfile
             do { loaded = try loader().load(profile) } catch { throw fail(error) }
-            let profileLoaded = DispatchTime.now().uptimeNanoseconds
             if json {
                 print(jsonString(loaded.profile))
                 return

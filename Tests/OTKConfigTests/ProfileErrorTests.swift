@@ -330,7 +330,7 @@ struct ProfileErrorTests {
     }
 
     @Test func workspaceSourcesMayNotClimbOut() throws {
-        for bad in ["{workspace}/../etc", "{workspace}/./x", "{workspace}//x", "{workspace}x"] {
+        for bad in ["{workspace}/../etc", "{workspace}/./x", "{workspace}//x", "{workspace}x", "{workspace}/"] {
             let e = try #require(try profileError("schema = 1\n[filesystem]\nread_only = [\"\(bad):/mnt/x\"]\n"), "\(bad) was accepted")
             #expect(e.location?.line == 3)
             #expect(e.message.contains("not a clean absolute path"))
