@@ -18,13 +18,15 @@ import Testing
     }
 
     /// The checks both runs make. `mountDir` differs: inside, the workspace; outside, a scratch directory.
-    func checks(_ s: HostServices, mountDir: String, scratchName: String) -> [String] {
+    /// `killTarget` is a host process the checks try to SIGKILL.
+    func checks(_ s: HostServices, mountDir: String, scratchName: String, killTarget: Int32) -> [String] {
         let t = s.targetPid
         return [
             "identity", "pids", "fds",
             "read=\(secret)", "read=/etc/shadow", "read=/root", "exists=/sys",
             "rewrite=/proc/sys/kernel/hostname",
-            "write=/usr/\(scratchName)", "write=/\(scratchName)",
+            "write=/usr/\(scratchName)", "write=/etc/\(scratchName)", "write=/\(scratchName)",
+            "kill=\(killTarget)",
             "mount=\(mountDir)",
             "unshare-user", "unshare-mount", "unshare-net", "pivot-root", "setuid0",
             "ptrace=\(t)", "signal0=\(t)",
@@ -49,7 +51,8 @@ import Testing
         let hostname = ProcessInfo.processInfo.hostName
         let scratch = "otk-probe-\(UInt32.random(in: 0...UInt32.max))"
         let result = try sandboxed(runner, workspace: workspace.path,
-                                   checks(services, mountDir: "/workspace", scratchName: scratch) + ["write=/tmp/\(scratch)", "keep=/workspace/owned"])
+                                   checks(services, mountDir: "/workspace", scratchName: scratch, killTarget: services.targetPid)
+                                   + ["write=/tmp/\(scratch)", "keep=/workspace/owned"])
         #expect(result.status == 0, "otk failed: \(result.stderr)")
         let r = ProbeReport(result.stdout)
 
@@ -62,7 +65,8 @@ import Testing
         #expect(identity["no_new_privs"] as? Int == 1)
         #expect(identity["pid"] as? Int == 2, "the command is pid 2, after the sandbox's init")
         #expect(identity["hostname"] as? String == "otk")
-        #expect(!((identity["groups"] as? [Int]) ?? []).contains(0), "host group 0 leaked in")
+        let groups = identity["groups"] as? [Int] ?? []
+        #expect(!groups.contains(0), "host group 0 leaked in")
         #expect(identity["sid"] as? Int == 2, "the command leads its own session")
 
         #expect(r["pids"]?["pids"] as? [Int] == [1, 2], "sees \(r["pids"]?["pids"] ?? "?")")
@@ -71,7 +75,8 @@ import Testing
         let refusals: [(String, Set<String>)] = [
             ("read=\(secret)", ["ENOENT"]), ("read=/etc/shadow", ["ENOENT"]), ("read=/root", ["ENOENT"]), ("exists=/sys", ["ENOENT"]),
             ("rewrite=/proc/sys/kernel/hostname", ["EROFS", "EACCES"]),
-            ("write=/usr/\(scratch)", ["EROFS"]), ("write=/\(scratch)", ["EROFS"]),
+            ("write=/usr/\(scratch)", ["EROFS"]), ("write=/etc/\(scratch)", ["EROFS"]), ("write=/\(scratch)", ["EROFS"]),
+            ("kill=\(services.targetPid)", ["ESRCH"]),
             ("mount=/workspace", ["EPERM"]),
             ("unshare-user", ["ENOSPC"]), ("unshare-mount", ["EPERM"]), ("unshare-net", ["EPERM"]),
             ("pivot-root", ["EPERM"]), ("setuid0", ["EPERM", "EINVAL"]),
@@ -96,7 +101,7 @@ import Testing
         let owner = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value
         #expect(owner == (runner == .nobody || geteuid() == 0 ? 65534 : geteuid()))
         #expect(owner != 0, "a sandbox wrote a file as host root")
-        #expect(isAlive(services.targetPid))
+        #expect(isAlive(services.targetPid), "the sandbox killed a host process")
         #expect(ProcessInfo.processInfo.hostName == hostname)
         #expect(!FileManager.default.fileExists(atPath: "/usr/\(scratch)"))
     }
@@ -107,14 +112,25 @@ import Testing
         let services = try HostServices()
         let mountDir = try TemporaryDirectory()
         let scratch = "otk-probe-\(UInt32.random(in: 0...UInt32.max))"
+        // A disposable host process for the real SIGKILL (the shared target must live on).
+        let victim = Process()
+        victim.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        victim.arguments = ["300"]
+        try victim.run()
+        defer { if victim.isRunning { victim.terminate() } }
         let result = try run(["/bin/sh", "-c", "exec 7<\"$0\"; exec \"$@\"", secret, Paths.probe]
-                             + checks(services, mountDir: mountDir.path, scratchName: scratch))
+                             + checks(services, mountDir: mountDir.path, scratchName: scratch, killTarget: victim.processIdentifier))
         #expect(result.status == 0, "probe failed: \(result.stderr)")
         let r = ProbeReport(result.stdout)
         #expect((r["pids"]?["pids"] as? [Int] ?? []).count > 2)
-        #expect((r["fds"]?["fds"] as? [Int] ?? []).contains(7), "fd 7 should be inherited unsandboxed")
+        let fds = r["fds"]?["fds"] as? [Int] ?? []
+        #expect(fds.contains(7), "fd 7 should be inherited unsandboxed")
         #expect(r["read=\(secret)"]?["content"] as? String == token)
-        let mustSucceed = checks(services, mountDir: mountDir.path, scratchName: scratch).filter {
+        let deadline = Date().addingTimeInterval(5)
+        while victim.isRunning && Date() < deadline { usleep(10_000) }
+        #expect(!victim.isRunning && victim.terminationReason == .uncaughtSignal && victim.terminationStatus == SIGKILL,
+                "the control's kill did not kill")
+        let mustSucceed = checks(services, mountDir: mountDir.path, scratchName: scratch, killTarget: victim.processIdentifier).filter {
             !["identity", "pids", "fds"].contains($0) && !$0.hasPrefix("exists=")
         }
         for check in mustSucceed {
