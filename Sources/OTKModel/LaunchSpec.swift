@@ -22,6 +22,8 @@ public enum LaunchOperation: Sendable, Hashable {
     case env(String)
     case arg(String)
     case cwd(String)
+    /// Emptied by the sandbox's init, as the sandbox user, once the command has ended.
+    case clean(String)
 
     var tokens: [String] {
         switch self {
@@ -46,6 +48,7 @@ public enum LaunchOperation: Sendable, Hashable {
         case .env(let e): return ["env", e]
         case .arg(let a): return ["arg", a]
         case .cwd(let c): return ["cwd", c]
+        case .clean(let p): return ["clean", p]
         }
     }
 }

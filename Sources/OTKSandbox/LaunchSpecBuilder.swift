@@ -20,11 +20,12 @@ public struct HostIdentity: Sendable, Equatable {
 
     /// An unprivileged otk maps the sandbox to itself (the only choice the kernel
     /// allows). A root otk maps it to the workspace's owner when that is not root,
-    /// otherwise to nobody, so a sandbox never holds host uid 0.
+    /// otherwise to nobody, so a sandbox never holds host uid 0; its gid is then always nogroup.
     public static func choose(euid: UInt32, egid: UInt32, workspaceOwner: (uid: UInt32, gid: UInt32)?) -> HostIdentity {
         if euid != 0 { return HostIdentity(uid: euid, gid: egid, setgroupsAllowed: false) }
+        // The gid is always nogroup: a workspace's group may be a privileged one (disk, shadow, docker).
         if let owner = workspaceOwner, owner.uid != 0 {
-            return HostIdentity(uid: owner.uid, gid: owner.gid == 0 ? unprivilegedDefault : owner.gid, setgroupsAllowed: true)
+            return HostIdentity(uid: owner.uid, gid: unprivilegedDefault, setgroupsAllowed: true)
         }
         return HostIdentity(uid: unprivilegedDefault, gid: unprivilegedDefault, setgroupsAllowed: true)
     }
@@ -42,9 +43,13 @@ public struct RunRequest: Sendable {
     /// The environment otk was started with; only the profile's `pass` list is taken from it.
     public var hostEnvironment: [String: String]
     public var identity: HostIdentity
+    /// A temporary workspace: the sandbox's init empties it when the command ends.
+    public var cleanWorkspace: Bool
 
     public init(command: [String], workspace: String, extraBinds: [(bind: BindMount, readOnly: Bool)] = [],
-                extraEnvironment: [(String, String)] = [], hostEnvironment: [String: String] = [:], identity: HostIdentity) {
+                extraEnvironment: [(String, String)] = [], hostEnvironment: [String: String] = [:], identity: HostIdentity,
+                cleanWorkspace: Bool = false) {
+        self.cleanWorkspace = cleanWorkspace
         self.command = command
         self.workspace = workspace
         self.extraBinds = extraBinds
@@ -147,6 +152,7 @@ public struct LaunchSpecBuilder: Sendable {
         ops += environment(profile: profile, request: request).map { .env($0) }
         ops += request.command.map { .arg($0) }
         ops.append(.cwd(profile.filesystem.workspace))
+        if request.cleanWorkspace { ops.append(.clean(profile.filesystem.workspace)) }
         layers += ["capabilities-dropped", "no-new-privs", "new-session"]
         return LaunchSpec(operations: ops, layers: layers)
     }

@@ -15,6 +15,8 @@ public struct SandboxResult: Sendable, Codable {
     public var hostGid: UInt32
     public var command: [String]
     public var error: ErrorRef?
+    /// Things that went wrong after the command, such as a temporary workspace left behind.
+    public var warnings: [String] = []
 
     public struct ProfileRef: Sendable, Codable {
         public var name: String
@@ -31,7 +33,7 @@ public struct SandboxResult: Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case status, signal, profile, layers, workspace, command, error
+        case status, signal, profile, layers, workspace, command, error, warnings
         case exitCode = "exit_code", durationMs = "duration_ms", hostUid = "host_uid", hostGid = "host_gid"
     }
 }
@@ -66,12 +68,30 @@ public struct SandboxRunner: Sendable {
     /// Throws `OTKError` when nothing was launched, `SandboxRunError` when the launch failed during setup.
     public func run(_ loaded: LoadedProfile, _ options: RunOptions) throws -> SandboxResult {
         let workspace = try prepareWorkspace(options.workspace)
-        defer { if workspace.temporary { try? FileManager.default.removeItem(atPath: workspace.path) } }
+        do {
+            var result = try launch(loaded, options, in: workspace)
+            result.warnings += removeTemporary(workspace)
+            return result
+        } catch var failure as SandboxRunError {
+            failure.result.warnings += removeTemporary(workspace)
+            throw failure
+        } catch {
+            _ = removeTemporary(workspace)
+            throw error
+        }
+    }
 
+    private func launch(_ loaded: LoadedProfile, _ options: RunOptions, in workspace: Workspace) throws -> SandboxResult {
         var binds: [(bind: BindMount, readOnly: Bool)] = []
         for b in options.binds {
             guard let real = host.realPath(b.source) else {
                 throw OTKError(.badInput, "bind source `\(b.source)` does not exist", remedy: "check the --bind/--ro-bind argument")
+            }
+            // Inside the workspace, the command's side chose the symlinks: bind paths there only as they are.
+            let lexical = URL(fileURLWithPath: b.source).standardizedFileURL.path
+            if SandboxPath.isWithin(real, workspace.path) || SandboxPath.isWithin(lexical, workspace.path), real != lexical {
+                throw OTKError(.badInput, "bind source `\(b.source)` goes through a symlink inside the workspace (to `\(real)`)",
+                               remedy: "workspace paths are bound only as they are, never through a symlink")
             }
             guard SandboxPath.isClean(b.target), b.target != "/" else {
                 throw OTKError(.badInput, "bind target `\(b.target)` is not a clean absolute path below /")
@@ -80,7 +100,8 @@ public struct SandboxRunner: Sendable {
         }
         let request = RunRequest(command: options.command, workspace: workspace.path, extraBinds: binds,
                                  extraEnvironment: options.environment,
-                                 hostEnvironment: ProcessInfo.processInfo.environment, identity: workspace.identity)
+                                 hostEnvironment: ProcessInfo.processInfo.environment, identity: workspace.identity,
+                                 cleanWorkspace: workspace.temporary)
         let spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
         let outcome = try supervisor.run(spec)
 
@@ -98,6 +119,14 @@ public struct SandboxRunner: Sendable {
             throw SandboxRunError(error: error, result: result)
         }
         return result
+    }
+
+    /// Removes a temporary workspace, which the sandbox's init has emptied as the sandbox user
+    /// (the `clean` operation): root never walks what the command left there, it only removes
+    /// the empty directory. Anything left is reported, not deleted.
+    private func removeTemporary(_ workspace: Workspace) -> [String] {
+        guard workspace.temporary, rmdir(workspace.path) != 0, errno != ENOENT else { return [] }
+        return ["temporary workspace `\(workspace.path)` was left behind (\(String(cString: strerror(errno)))); inspect and remove it yourself"]
     }
 
     private struct Workspace {

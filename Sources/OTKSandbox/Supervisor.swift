@@ -60,7 +60,7 @@ public struct Supervisor: Sendable {
             throw Self.systemError("pipe2", Glibc.errno)
         }
         // Moved above 10 first so that placing them on fds 3, 4, 5 cannot overwrite one another.
-        let childFDs = [specFD, status[1], lifeline[0]].map { cotk_dup_cloexec($0, 10) }
+        var childFDs = [specFD, status[1], lifeline[0]].map { cotk_dup_cloexec($0, 10) }
         defer {
             for fd in childFDs where fd >= 0 { close(fd) }
             close(status[0]); close(lifeline[1])
@@ -96,7 +96,11 @@ public struct Supervisor: Sendable {
             source.setEventHandler { kill(launcher, sig) }
             source.resume()
         }
-        for fd in childFDs { close(fd) }
+        // Our copies of the child's ends go now, or the status pipe would never reach EOF.
+        for index in childFDs.indices {
+            close(childFDs[index])
+            childFDs[index] = -1
+        }
 
         let records = Self.readAll(status[0])
         var waitStatus: Int32 = 0

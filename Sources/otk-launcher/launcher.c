@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <linux/openat2.h>
 #include <linux/securebits.h>
 
@@ -137,7 +138,7 @@ _Static_assert(sizeof(struct otk_record) == 256, "record size is part of the pro
 enum op_kind {
     OP_NAMESPACE, OP_UID, OP_GID, OP_SETGROUPS, OP_HOSTNAME, OP_LOOPBACK, OP_DENY_USERNS,
     OP_ROOT_SIZE, OP_BIND, OP_TMPFS, OP_PROC, OP_DEV, OP_DIR, OP_SYMLINK, OP_FILE, OP_MASK,
-    OP_READONLY, OP_ROOT_READONLY, OP_ENV, OP_ARG, OP_CWD,
+    OP_READONLY, OP_ROOT_READONLY, OP_ENV, OP_ARG, OP_CWD, OP_CLEAN,
 };
 
 static const struct {
@@ -166,6 +167,7 @@ static const struct {
     {"env", OP_ENV, 1},               /* NAME=VALUE */
     {"arg", OP_ARG, 1},
     {"cwd", OP_CWD, 1},
+    {"clean", OP_CLEAN, 1},           /* dest: emptied by init, as the sandbox user, when the command ends */
 };
 
 struct op {
@@ -190,6 +192,7 @@ static struct {
     int deny_userns;
     unsigned long long root_size;
     const char *cwd;
+    const char *clean;
     uid_t uid;
     gid_t gid;
 } want;
@@ -429,6 +432,10 @@ static void check_spec(void) {
             if (!is_clean_absolute(op->a[0])) fail(EINVAL, "working directory `%.150s` is not a clean absolute path", op->a[0]);
             want.cwd = op->a[0];
             break;
+        case OP_CLEAN:
+            if (!is_clean_absolute(op->a[0]) || !strcmp(op->a[0], "/")) fail(EINVAL, "clean path `%.150s` is not a clean absolute path below /", op->a[0]);
+            want.clean = op->a[0];
+            break;
         }
     }
     /* The launcher builds a private root, so these two are not optional. */
@@ -453,6 +460,8 @@ static void monitor_forward(int sig) {
     if (monitor_child > 0) kill(monitor_child, sig);
     errno = saved;
 }
+
+static void monitor_on_sigchld(int sig) { (void)sig; }
 
 static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 #define N_FORWARDED (sizeof forwarded_signals / sizeof forwarded_signals[0])
@@ -485,11 +494,20 @@ static int open_mountpoint(int root_fd, const char *path, int as_dir, mode_t mod
             if (mkdirat(cur, comp, last ? mode : 0755) < 0 && errno != EEXIST) create_err = errno;
             next = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         } else {
-            /* An existing file (or one on a read-only bind) is fine as a mount point as it is. */
-            int f = openat(cur, comp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-            if (f < 0) create_err = errno;
-            else close(f);
+            /*
+             * An existing file is used as it is; a missing one is created. It is never opened
+             * for writing: a FIFO placed there by the workspace would block us forever.
+             */
             next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+            if (next < 0 && errno == ENOENT) {
+                int f = openat(cur, comp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+                if (f < 0) create_err = errno;
+                else close(f);
+                next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+            }
+            struct stat st;
+            if (next >= 0 && (fstat(next, &st) < 0 || !S_ISREG(st.st_mode)))
+                fail(EINVAL, "mount point `%.150s` exists and is not a regular file", path);
         }
         if (next < 0 && errno == ENOENT && create_err)
             fail(create_err, "cannot create mount point `%.150s` (component `%s`): is it below a read-only bind?", path, comp);
@@ -518,7 +536,8 @@ static void attach(int mnt_fd, int target_fd, const char *what) {
  */
 static void do_bind(int oldroot_fd, int root_fd, const char *src, const char *dst, const char *mode) {
     int ro = !strncmp(mode, "ro", 2), try_only = strstr(mode, "try") != NULL;
-    int src_fd = sys_openat2(oldroot_fd, src + 1, O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+    int src_fd = sys_openat2(oldroot_fd, src[1] ? src + 1 : ".", O_PATH | O_CLOEXEC,
+                             RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
     if (src_fd < 0) {
         if (try_only && errno == ENOENT) return;
         fail(errno, "cannot open bind source `%.150s`", src);
@@ -854,6 +873,56 @@ static int reap(pid_t payload_pid, int *status) {
     return done;
 }
 
+struct otk_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/*
+ * Empties a directory as the sandbox's own user, inside the sandbox's mount namespace:
+ * every name resolves in the sandbox, nothing is followed, so a hostile tree (symlinks,
+ * renames racing us) can only make us delete what the command could delete itself.
+ * No allocation: getdents64 into a stack buffer per level. Depth is bounded (each level
+ * holds an fd): a deeper subtree is renamed up to the top and emptied by the next pass.
+ * Returns how many subtrees were moved up.
+ */
+#define CLEAN_DEPTH 128
+static int remove_contents(int top_fd, int dfd, int depth) {
+    static unsigned moved_serial;
+    int moved = 0;
+    char buf[1024];
+    for (;;) {
+        long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+        if (n <= 0) return moved;
+        for (long off = 0; off < n;) {
+            struct otk_dirent64 *e = (struct otk_dirent64 *)(buf + off);
+            off += e->d_reclen;
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            if (unlinkat(dfd, e->d_name, 0) == 0 || (errno != EISDIR && errno != EPERM)) continue;
+            int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) continue;
+            fchmod(sub, 0700); /* the command may have left it read-only; we are its owner */
+            if (depth < CLEAN_DEPTH) {
+                moved += remove_contents(top_fd, sub, depth + 1);
+                close(sub);
+                unlinkat(dfd, e->d_name, AT_REMOVEDIR);
+                continue;
+            }
+            close(sub);
+            char name[32];
+            for (int tries = 0; tries < 16; tries++) {
+                snprintf(name, sizeof name, ".otk-clean-%u", moved_serial++);
+                if (renameat(dfd, e->d_name, top_fd, name) == 0) { moved++; break; }
+                if (errno != EEXIST && errno != ENOTEMPTY) break;
+            }
+        }
+    }
+    return moved;
+}
+
 /* Kills everything else in the pid namespace and waits for it. Init itself is never hit by kill(-1). */
 static void kill_all(void) {
     kill(-1, SIGKILL);
@@ -881,6 +950,13 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
     if (want.setgroups_allow && syscall(SYS_setgroups, 0, NULL) < 0) fail(errno, "cannot clear supplementary groups");
     if (syscall(SYS_setresgid, want.gid, want.gid, want.gid) < 0) fail(errno, "cannot switch to gid %u", (unsigned)want.gid);
     if (syscall(SYS_setresuid, want.uid, want.uid, want.uid) < 0) fail(errno, "cannot switch to uid %u", (unsigned)want.uid);
+    /*
+     * A session keyring of our own, owned by the mapped user: the inherited one is otk's
+     * caller's, whose keys (tokens, Kerberos caches) the command could read, change or add to.
+     */
+    current_step = "keyring";
+    if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
+        fail(errno, "cannot create a session keyring for the sandbox");
 
     /* On cgroup v1 the cgroup namespace must be made after the move into our cgroups, so it is rooted there. */
     if (want.unshare_cgroup) {
@@ -958,6 +1034,16 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
         }
     }
     kill_all();
+    if (want.clean) {
+        /* Everything else is dead: nothing can refill it while we empty it. Best effort; otk reports leftovers. */
+        int dfd = open(want.clean, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd >= 0) {
+            /* Each pass empties CLEAN_DEPTH levels and lifts what is deeper; a bounded number of passes. */
+            for (int pass = 0; pass < 4096 && remove_contents(dfd, dfd, 0) > 0; pass++)
+                lseek(dfd, 0, SEEK_SET);
+            close(dfd);
+        }
+    }
     report_exit(status);
     if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
     _exit(128 + WTERMSIG(status));
@@ -1002,6 +1088,17 @@ int main(int argc, char **argv) {
         status_fd = -1;
         fail(EBADF, "bad file descriptor arguments");
     }
+    /* Whatever else otk's caller left open is not ours to keep, in any process of the sandbox. */
+    int keep[3] = {spec_fd, status_fd, lifeline_fd};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2 - i; j++)
+            if (keep[j] > keep[j + 1]) { int t = keep[j]; keep[j] = keep[j + 1]; keep[j + 1] = t; }
+    unsigned from = 3;
+    for (int i = 0; i < 3; i++) {
+        if ((unsigned)keep[i] > from) sys_close_range(from, (unsigned)keep[i] - 1);
+        from = (unsigned)keep[i] + 1;
+    }
+    sys_close_range(from, ~0u);
     if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0) fail(errno, "status pipe");
     if (fcntl(lifeline_fd, F_SETFD, FD_CLOEXEC) < 0) fail(errno, "lifeline pipe");
 
@@ -1057,7 +1154,6 @@ int main(int argc, char **argv) {
     }
     monitor_child = (pid_t)pid;
     close(sync_pipe[0]);
-    close(lifeline_fd);
 
     /* setgroups must be denied before an unprivileged gid_map write; root may keep it so init can clear groups. */
     char path[64], map[64];
@@ -1076,10 +1172,32 @@ int main(int argc, char **argv) {
     current_step = "release";
     if (write_all(sync_pipe[1], "x", 1) < 0) goto map_failed;
 
+    /*
+     * Wait for init, and watch the lifeline meanwhile: if otk goes away while init is still
+     * setting up (before it watches the lifeline itself), the monitor ends it.
+     */
+    struct sigaction chld;
+    memset(&chld, 0, sizeof chld);
+    chld.sa_handler = monitor_on_sigchld;
+    chld.sa_flags = SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &chld, NULL);
+    sigset_t block_chld, unblocked;
+    sigemptyset(&block_chld);
+    sigaddset(&block_chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block_chld, &unblocked);
+    sigdelset(&unblocked, SIGCHLD);
     int status;
-    pid_t w;
-    do w = waitpid((pid_t)pid, &status, 0); while (w < 0 && errno == EINTR);
-    if (w < 0) return 127;
+    for (;;) {
+        pid_t w = waitpid((pid_t)pid, &status, WNOHANG);
+        if (w == (pid_t)pid) break;
+        if (w < 0 && errno != EINTR) return 127;
+        struct pollfd life = {.fd = lifeline_fd, .events = POLLIN};
+        if (ppoll(&life, 1, NULL, &unblocked) > 0 && life.revents) {
+            kill((pid_t)pid, SIGKILL);
+            while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {}
+            return 137;
+        }
+    }
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
 

@@ -1163,6 +1163,20 @@ static void check_sethostname(const char *arg)
         result_ok();
 }
 
+static void check_session_keys(const char *arg)
+{
+    (void)arg;
+    /* KEYCTL_READ on a keyring returns the serials of the keys it holds. */
+    int32_t serials[64];
+    long n = syscall(SYS_keyctl, 11 /* KEYCTL_READ */, -3 /* KEY_SPEC_SESSION_KEYRING */, serials, sizeof serials);
+    if (n < 0) {
+        result_err(errno);
+        return;
+    }
+    result_ok();
+    field_int("keys", (long long)(n / (long)sizeof serials[0]));
+}
+
 /* flags 0 (no IPC_CREAT): these only look up an existing object. */
 static void report_ipc_id(int id)
 {
@@ -1348,6 +1362,7 @@ static const struct check checks[] = {
     { "tcp",           ARG_INET,     "HOST:PORT", check_tcp },
     { "udp",           ARG_INET,     "HOST:PORT", check_udp },
     { "sethostname",   ARG_NONE,     NULL,        check_sethostname },
+    { "session-keys",  ARG_NONE,     NULL,        check_session_keys },
     { "sysv-msg",      ARG_KEY,      "KEY",       check_sysv_msg },
     { "sysv-shm",      ARG_KEY,      "KEY",       check_sysv_shm },
     { "sysv-sem",      ARG_KEY,      "KEY",       check_sysv_sem },

@@ -31,6 +31,12 @@ func jsonString<T: Encodable>(_ value: T) -> String {
     return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
 }
 
+/// The result document, on a line of its own after whatever the command printed, so a command
+/// that ends its output without a newline cannot make its own text part of otk's last line.
+func printResult(_ result: SandboxResult) {
+    print("\n" + jsonString(result))
+}
+
 func loader() -> ProfileLoader {
     ProfileLoader(searchPath: ProfileLoader.defaultSearchPath())
 }
@@ -109,14 +115,16 @@ struct Sandbox: ParsableCommand {
             let options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env)
             do {
                 let result = try runner.run(loaded, options)
+                for warning in result.warnings { FileHandle.standardError.write(Data("otk: warning: \(warning)\n".utf8)) }
                 if ProcessInfo.processInfo.environment["OTK_TIMING"] == "1" {
                     let ms = { (a: UInt64, b: UInt64) in String(format: "%.2f", Double(b - a) / 1e6) }
                     FileHandle.standardError.write(Data("otk timing: profile \(ms(entered, profileLoaded)) ms, run \(ms(profileLoaded, DispatchTime.now().uptimeNanoseconds)) ms (launcher \(String(format: "%.2f", result.durationMs)) ms)\n".utf8))
                 }
-                if json { print(jsonString(result)) }
+                if json { printResult(result) }
                 if result.status != 0 { throw ExitCode(result.status) }
             } catch let failure as SandboxRunError {
-                if json { print(jsonString(failure.result)) }
+                for warning in failure.result.warnings { FileHandle.standardError.write(Data("otk: warning: \(warning)\n".utf8)) }
+                if json { printResult(failure.result) }
                 throw fail(failure.error)
             } catch let error as OTKError {
                 throw fail(error)

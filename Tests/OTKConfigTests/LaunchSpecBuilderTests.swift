@@ -355,14 +355,16 @@ struct HostIdentityTests {
         #expect(id == HostIdentity(uid: 65534, gid: 65534, setgroupsAllowed: true))
     }
 
-    @Test func rootWithAUserOwnedWorkspaceMapsToTheOwner() {
+    @Test func rootWithAUserOwnedWorkspaceMapsToTheOwnerAndNogroup() {
         let id = HostIdentity.choose(euid: 0, egid: 0, workspaceOwner: (1000, 1000))
-        #expect(id == HostIdentity(uid: 1000, gid: 1000, setgroupsAllowed: true))
+        #expect(id == HostIdentity(uid: 1000, gid: 65534, setgroupsAllowed: true))
     }
 
-    @Test func rootWithAUserOwnedRootGroupWorkspaceAvoidsGroupZero() {
-        let id = HostIdentity.choose(euid: 0, egid: 0, workspaceOwner: (1000, 0))
-        #expect(id == HostIdentity(uid: 1000, gid: 65534, setgroupsAllowed: true))
+    @Test(arguments: [UInt32(0), 6 /* disk */, 42 /* shadow */, 999])
+    func rootNeverTakesTheWorkspacesGroup(group: UInt32) {
+        // A workspace's group may be a privileged one; the sandbox never joins it.
+        let id = HostIdentity.choose(euid: 0, egid: 0, workspaceOwner: (1000, group))
+        #expect(id.gid == 65534)
     }
 
     @Test func unprivilegedMapsToItself() {
