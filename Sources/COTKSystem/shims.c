@@ -17,7 +17,7 @@ int cotk_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 int cotk_dup_cloexec(int fd, int minimum) { return fcntl(fd, F_DUPFD_CLOEXEC, minimum); }
 
 int cotk_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-               const int *inherit, int n_inherit) {
+               const int *inherit, int n_inherit, int null_stdin) {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
     sigset_t none, all;
@@ -36,6 +36,7 @@ int cotk_spawn(pid_t *pid, const char *path, char *const argv[], char *const env
     if (!rc) rc = posix_spawnattr_setsigdefault(&attr, &all);
     for (int i = 0; !rc && i < n_inherit; i++)
         rc = posix_spawn_file_actions_adddup2(&actions, inherit[i], 3 + i);
+    if (!rc && null_stdin) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     if (!rc) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);

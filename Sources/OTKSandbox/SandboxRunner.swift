@@ -45,8 +45,13 @@ public struct RunOptions: Sendable {
     public var workspace: String?
     public var binds: [(source: String, target: String, readOnly: Bool)]
     public var environment: [(String, String)]
+    /// Hand a terminal on stdin to the command. Off by default: the command runs in a
+    /// session of its own, so job control cannot stop it reading what is typed.
+    public var interactive: Bool
 
-    public init(command: [String], workspace: String?, binds: [(source: String, target: String, readOnly: Bool)], environment: [(String, String)]) {
+    public init(command: [String], workspace: String?, binds: [(source: String, target: String, readOnly: Bool)],
+                environment: [(String, String)], interactive: Bool = false) {
+        self.interactive = interactive
         self.command = command
         self.workspace = workspace
         self.binds = binds
@@ -103,7 +108,7 @@ public struct SandboxRunner: Sendable {
                                  hostEnvironment: ProcessInfo.processInfo.environment, identity: workspace.identity,
                                  cleanWorkspace: workspace.temporary)
         let spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
-        let outcome = try supervisor.run(spec)
+        let outcome = try supervisor.run(spec, nullStdin: isatty(0) == 1 && !options.interactive)
 
         var result = SandboxResult(
             status: outcome.shellStatus, exitCode: outcome.exitCode, signal: outcome.signal,

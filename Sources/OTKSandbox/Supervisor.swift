@@ -42,7 +42,8 @@ public struct Supervisor: Sendable {
     /// The signals otk passes on to the sandbox instead of dying of them.
     static let forwardedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
 
-    public func run(_ spec: LaunchSpec) throws(OTKError) -> SandboxOutcome {
+    /// Runs the launch. With `nullStdin`, the command's stdin is /dev/null instead of otk's.
+    public func run(_ spec: LaunchSpec, nullStdin: Bool = false) throws(OTKError) -> SandboxOutcome {
         guard access(launcherPath, X_OK) == 0 else {
             throw OTKError(.internalError, "otk-launcher not found at `\(launcherPath)`",
                            remedy: "build the package (swift build) or set OTK_LAUNCHER to its path")
@@ -86,7 +87,7 @@ public struct Supervisor: Sendable {
         let rc = Self.withCStrings(argv) { cargv in
             var envp: [UnsafeMutablePointer<CChar>?] = [nil]
             return childFDs.withUnsafeBufferPointer { fds in
-                cotk_spawn(&pid, launcherPath, cargv, &envp, fds.baseAddress, Int32(fds.count))
+                cotk_spawn(&pid, launcherPath, cargv, &envp, fds.baseAddress, Int32(fds.count), nullStdin ? 1 : 0)
             }
         }
         guard rc == 0 else { throw Self.systemError("posix_spawn \(launcherPath)", rc) }
@@ -96,6 +97,12 @@ public struct Supervisor: Sendable {
             source.setEventHandler { kill(launcher, sig) }
             source.resume()
         }
+        // Job control: Ctrl-Z stops the command (init turns it into SIGSTOP), then otk itself, so
+        // the shell sees a stopped job; `fg`/`bg` continue otk, which continues the command.
+        let jobControl = JobControl(launcher: pid)
+        defer { jobControl.stop() }
+        let terminal = TerminalState.save()
+        defer { terminal.restore() }
         // Our copies of the child's ends go now, or the status pipe would never reach EOF.
         for index in childFDs.indices {
             close(childFDs[index])
@@ -125,6 +132,57 @@ public struct Supervisor: Sendable {
         // Not "nothing ran": the command may have run. Not a setup failure either.
         throw OTKError(.internalError, "the sandbox ended without reporting how its command ended (otk-launcher \(how))",
                        remedy: "was it killed from outside, e.g. by the OOM killer? The command may have run in part")
+    }
+
+    /// Forwards SIGTSTP and SIGCONT between the terminal's job control and the sandbox.
+    final class JobControl: @unchecked Sendable {
+        private let sources: [DispatchSourceSignal]
+
+        init(launcher: pid_t) {
+            signal(SIGTSTP, SIG_IGN)
+            let tstp = DispatchSource.makeSignalSource(signal: SIGTSTP, queue: .global())
+            tstp.setEventHandler {
+                kill(launcher, SIGTSTP)
+                raise(SIGSTOP)
+            }
+            // SIGCONT keeps its default action (continue) and is also reported here.
+            let cont = DispatchSource.makeSignalSource(signal: SIGCONT, queue: .global())
+            cont.setEventHandler { kill(launcher, SIGCONT) }
+            sources = [tstp, cont]
+            for s in sources { s.resume() }
+        }
+
+        func stop() {
+            for s in sources { s.cancel() }
+            signal(SIGTSTP, SIG_DFL)
+        }
+    }
+
+    /// The modes and file status flags of otk's terminal fds, put back after the command,
+    /// which shares them and could leave e.g. echo off or O_NONBLOCK set.
+    struct TerminalState {
+        var saved: [(fd: Int32, modes: termios, flags: Int32)]
+
+        static func save() -> TerminalState {
+            var saved: [(Int32, termios, Int32)] = []
+            for fd: Int32 in 0...2 where isatty(fd) == 1 {
+                var modes = termios()
+                if tcgetattr(fd, &modes) == 0 { saved.append((fd, modes, fcntl(fd, F_GETFL))) }
+            }
+            return TerminalState(saved: saved)
+        }
+
+        func restore() {
+            guard !saved.isEmpty else { return }
+            // From a background job, tcsetattr would stop otk with SIGTTOU.
+            let previous = signal(SIGTTOU, SIG_IGN)
+            for (fd, modes, flags) in saved {
+                var m = modes
+                tcsetattr(fd, TCSANOW, &m)
+                if flags >= 0 { _ = fcntl(fd, F_SETFL, flags) }
+            }
+            signal(SIGTTOU, previous)
+        }
     }
 
     private static func readAll(_ fd: Int32) -> [UInt8] {

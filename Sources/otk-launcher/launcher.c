@@ -463,7 +463,7 @@ static void monitor_forward(int sig) {
 
 static void monitor_on_sigchld(int sig) { (void)sig; }
 
-static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGTSTP, SIGCONT};
 #define N_FORWARDED (sizeof forwarded_signals / sizeof forwarded_signals[0])
 
 /* ---- the new root (init, inside all new namespaces) ---- */
@@ -1023,8 +1023,13 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
         for (int s = 1; s < 65; s++)
             if (pending_signals[s]) {
                 pending_signals[s] = 0;
-                /* The payload leads its own session and process group. */
-                if (kill(-pid, s) < 0) kill(pid, s);
+                /*
+                 * The payload leads its own session and process group. That group is orphaned
+                 * (its parent, init, is in another session), and the kernel drops SIGTSTP sent to
+                 * an orphaned group: stopping the command for otk's Ctrl-Z takes SIGSTOP.
+                 */
+                int fwd = s == SIGTSTP ? SIGSTOP : s;
+                if (kill(-pid, fwd) < 0) kill(pid, fwd);
             }
         int r = ppoll(fds, 2, NULL, &old);
         if (r > 0 && (fds[0].revents || fds[1].revents)) {

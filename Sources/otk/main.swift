@@ -72,6 +72,9 @@ struct Sandbox: ParsableCommand {
         @Flag(help: "After the command, print one JSON result document as the last line of stdout.")
         var json = false
 
+        @Flag(help: "Give the command a terminal on stdin (by default a terminal stdin becomes /dev/null: the command could read what you type at your shell even while otk is stopped or in the background).")
+        var interactive = false
+
         @Argument(parsing: .postTerminator, help: "The command and its arguments, after `--`.")
         var command: [String] = []
 
@@ -112,7 +115,7 @@ struct Sandbox: ParsableCommand {
                 return (String(e[..<eq]), String(e[e.index(after: eq)...]))
             }
             let runner = SandboxRunner(supervisor: Supervisor(launcherPath: Supervisor.defaultLauncherPath()))
-            let options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env)
+            let options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env, interactive: interactive)
             do {
                 let result = try runner.run(loaded, options)
                 for warning in result.warnings { FileHandle.standardError.write(Data("otk: warning: \(warning)\n".utf8)) }

@@ -72,3 +72,73 @@ import Testing
         #expect(doc["exit_code"] as? Int == 3)
     }
 }
+
+/// otk and the operator's terminal: the command must not read what is typed unless asked,
+/// must not leave the terminal changed, and must stop when the job is stopped.
+@Suite(.serialized) struct TerminalTests {
+    func inPty(typed: String, _ argv: [String]) throws -> [String: Any] {
+        let result = try run(["/usr/bin/env", "python3", Paths.repository + "/Tests/fixtures/run_in_pty.py", typed] + argv)
+        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")
+    }
+
+    func probe(_ extra: [String], _ checks: [String]) -> [String] {
+        [Paths.otk, "sandbox", "run"] + extra + ["--ro-bind", "\(Paths.probe):\(Paths.probeInside)", "--", Paths.probeInside] + checks
+    }
+
+    @Test("a terminal on stdin is not handed to the command; what the operator types stays out")
+    func terminalStdinIsNotHandedOver() throws {
+        let doc = try inPty(typed: "operator-typed-secret", probe([], ["stdin"]))
+        #expect(doc["exit"] as? Int == 0, "\(doc)")
+        let output = doc["output"] as? String ?? ""
+        #expect(output.contains("\"check\":\"stdin\""), "\(output)")
+        #expect(output.contains("\"content\":\"\""), "the command read the terminal: \(output)")
+    }
+
+    @Test("--interactive hands the terminal over")
+    func interactiveHandsTheTerminalOver() throws {
+        let doc = try inPty(typed: "typed-for-the-command", probe(["--interactive"], ["stdin"]))
+        #expect(doc["exit"] as? Int == 0, "\(doc)")
+        #expect((doc["output"] as? String ?? "").contains("\"content\":\"typed-for-the-command"), "\(doc)")
+    }
+
+    @Test("terminal modes the command changes are put back")
+    func terminalModesRestored() throws {
+        let doc = try inPty(typed: "", [Paths.otk, "sandbox", "run", "--", "/bin/sh", "-c", "stty -echo 0<&1"])
+        #expect(doc["exit"] as? Int == 0, "\(doc)")
+        #expect(doc["echo_after"] as? Bool == true, "echo is still off after the command ended")
+    }
+
+    @Test("SIGTSTP to otk stops the command too, SIGCONT continues it")
+    func jobControl() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Paths.otk)
+        process.arguments = ["sandbox", "run", "--", "/bin/sh", "-c", "exec sleep 30"]
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let otk = process.processIdentifier
+        func sleepPid() -> Int32? {
+            descendants(of: otk).first { (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "sleep\n" }
+        }
+        func state(_ pid: Int32) -> Character? {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+            return stat[stat.index(close, offsetBy: 2)]
+        }
+        func waitFor(_ pid: Int32, _ wanted: Character) -> Bool {
+            let deadline = Date().addingTimeInterval(5)
+            while Date() < deadline { if state(pid) == wanted { return true }; usleep(10_000) }
+            return false
+        }
+        var deadline = Date().addingTimeInterval(10)
+        while sleepPid() == nil && Date() < deadline { usleep(10_000) }
+        let command = try #require(sleepPid(), "the command did not start")
+        kill(otk, SIGTSTP)
+        #expect(waitFor(command, "T"), "the command kept running after SIGTSTP")
+        #expect(waitFor(otk, "T"), "otk did not stop itself")
+        kill(otk, SIGCONT)
+        #expect(waitFor(command, "S"), "the command did not continue")
+        kill(otk, SIGTERM)
+        deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        #expect(!process.isRunning)
+    }
+}
