@@ -45,8 +45,9 @@ public struct RunOptions: Sendable {
     public var workspace: String?
     public var binds: [(source: String, target: String, readOnly: Bool)]
     public var environment: [(String, String)]
-    /// Hand a terminal on stdin to the command. Off by default: the command runs in a
-    /// session of its own, so job control cannot stop it reading what is typed.
+    /// Hand otk's terminal to the command as it is. Off by default: a terminal stdin becomes
+    /// /dev/null and a terminal stdout/stderr is reopened write-only, because the command runs
+    /// in a session of its own, where job control cannot stop it reading what is typed.
     public var interactive: Bool
 
     public init(command: [String], workspace: String?, binds: [(source: String, target: String, readOnly: Bool)],
@@ -80,6 +81,11 @@ public struct SandboxRunner: Sendable {
         } catch var failure as SandboxRunError {
             failure.result.warnings += removeTemporary(workspace)
             throw failure
+        } catch var error as OTKError {
+            // e.g. a sandbox lost before it reported: the workspace may still hold what the command wrote.
+            let warnings = removeTemporary(workspace)
+            if !warnings.isEmpty { error.remedy = ([error.remedy].compactMap { $0 } + warnings).joined(separator: "; ") }
+            throw error
         } catch {
             _ = removeTemporary(workspace)
             throw error
@@ -108,7 +114,7 @@ public struct SandboxRunner: Sendable {
                                  hostEnvironment: ProcessInfo.processInfo.environment, identity: workspace.identity,
                                  cleanWorkspace: workspace.temporary)
         let spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
-        let outcome = try supervisor.run(spec, nullStdin: isatty(0) == 1 && !options.interactive)
+        let outcome = try supervisor.run(spec, withholdTerminal: !options.interactive)
 
         var result = SandboxResult(
             status: outcome.shellStatus, exitCode: outcome.exitCode, signal: outcome.signal,

@@ -42,8 +42,10 @@ public struct Supervisor: Sendable {
     /// The signals otk passes on to the sandbox instead of dying of them.
     static let forwardedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
 
-    /// Runs the launch. With `nullStdin`, the command's stdin is /dev/null instead of otk's.
-    public func run(_ spec: LaunchSpec, nullStdin: Bool = false) throws(OTKError) -> SandboxOutcome {
+    /// Runs the launch. With `withholdTerminal`, a terminal on otk's stdin becomes /dev/null for
+    /// the command, and one on stdout or stderr is reopened write-only: the command runs in a
+    /// session of its own, where job control cannot stop it reading what the operator types.
+    public func run(_ spec: LaunchSpec, withholdTerminal: Bool = false) throws(OTKError) -> SandboxOutcome {
         guard access(launcherPath, X_OK) == 0 else {
             throw OTKError(.internalError, "otk-launcher not found at `\(launcherPath)`",
                            remedy: "build the package (swift build) or set OTK_LAUNCHER to its path")
@@ -81,13 +83,26 @@ public struct Supervisor: Sendable {
             }
         }
 
+        // Saved before the command can run: it shares the terminal and may change its modes.
+        let terminal = TerminalState.save()
+        defer { terminal.restore() }
+        let nullStdin = withholdTerminal && isatty(0) == 1
+        let writeOnly: [String?] = [Int32(1), Int32(2)].map { fd in
+            guard withholdTerminal, isatty(fd) == 1, let name = ttyname(fd) else { return nil }
+            return String(cString: name)
+        }
+
         let start = DispatchTime.now().uptimeNanoseconds
         var pid: pid_t = 0
         let argv = [launcherPath, "3", "4", "5"]
         let rc = Self.withCStrings(argv) { cargv in
             var envp: [UnsafeMutablePointer<CChar>?] = [nil]
+            let paths = writeOnly.map { $0.flatMap { UnsafePointer(strdup($0)) } }
+            defer { for p in paths { free(UnsafeMutablePointer(mutating: p)) } }
             return childFDs.withUnsafeBufferPointer { fds in
-                cotk_spawn(&pid, launcherPath, cargv, &envp, fds.baseAddress, Int32(fds.count), nullStdin ? 1 : 0)
+                paths.withUnsafeBufferPointer { wo in
+                    cotk_spawn(&pid, launcherPath, cargv, &envp, fds.baseAddress, Int32(fds.count), nullStdin ? 1 : 0, wo.baseAddress)
+                }
             }
         }
         guard rc == 0 else { throw Self.systemError("posix_spawn \(launcherPath)", rc) }
@@ -101,8 +116,6 @@ public struct Supervisor: Sendable {
         // the shell sees a stopped job; `fg`/`bg` continue otk, which continues the command.
         let jobControl = JobControl(launcher: pid)
         defer { jobControl.stop() }
-        let terminal = TerminalState.save()
-        defer { terminal.restore() }
         // Our copies of the child's ends go now, or the status pipe would never reach EOF.
         for index in childFDs.indices {
             close(childFDs[index])

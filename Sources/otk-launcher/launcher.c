@@ -903,6 +903,17 @@ static int remove_contents(int top_fd, int dfd, int depth) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
             if (unlinkat(dfd, e->d_name, 0) == 0 || (errno != EISDIR && errno != EPERM)) continue;
             int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0 && errno == EACCES) {
+                /* Mode 000: make it ours to read through an O_PATH handle, never by name. */
+                int handle = openat(dfd, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (handle >= 0) {
+                    char proc_path[64];
+                    snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", handle);
+                    chmod(proc_path, 0700);
+                    sub = openat(handle, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                    close(handle);
+                }
+            }
             if (sub < 0) continue;
             fchmod(sub, 0700); /* the command may have left it read-only; we are its owner */
             if (depth < CLEAN_DEPTH) {
@@ -1043,6 +1054,7 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
         /* Everything else is dead: nothing can refill it while we empty it. Best effort; otk reports leftovers. */
         int dfd = open(want.clean, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd >= 0) {
+            fchmod(dfd, 0700); /* the command may have made the workspace itself read-only */
             /* Each pass empties CLEAN_DEPTH levels and lifts what is deeper; a bounded number of passes. */
             for (int pass = 0; pass < 4096 && remove_contents(dfd, dfd, 0) > 0; pass++)
                 lseek(dfd, 0, SEEK_SET);

@@ -37,7 +37,8 @@ import Testing
         chmod(victim.path, 0o777)
         // Deep, read-only, full of symlinks to a host directory the sandbox cannot see.
         let script = "mkdir -p a/b/c && touch a/b/c/f && chmod 555 a/b && ln -s \(victim.path) link && ln -s \(victim.path)/file flink"
-            + " && mkdir d && ln -s \(victim.path) d/l && i=0; while [ $i -lt 300 ]; do mkdir n; cd n; i=$((i+1)); done; touch deep"
+            + " && mkdir d && ln -s \(victim.path) d/l && (i=0; while [ $i -lt 300 ]; do mkdir n; cd n; i=$((i+1)); done; touch deep)"
+            + " && mkdir z && touch z/f && chmod 000 z && chmod 555 ."
         let result = try run([Paths.otk, "sandbox", "run", "--json", "--", "/bin/sh", "-c", script])
         #expect(result.status == 0, "\(result.stderr)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data((result.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any])
@@ -92,6 +93,18 @@ import Testing
         let output = doc["output"] as? String ?? ""
         #expect(output.contains("\"check\":\"stdin\""), "\(output)")
         #expect(output.contains("\"content\":\"\""), "the command read the terminal: \(output)")
+    }
+
+    @Test("a terminal on stdout is write-only for the command: it cannot read what is typed through it")
+    func terminalStdoutIsWriteOnly() throws {
+        let script = "if head -c 1 <&1 >/dev/null 2>&1; then echo READ-OK; else echo READ-DENIED; fi"
+        let doc = try inPty(typed: "typed", [Paths.otk, "sandbox", "run", "--", "/bin/sh", "-c", script])
+        let output = doc["output"] as? String ?? ""
+        #expect(output.contains("READ-DENIED"), "\(output)")
+        #expect(!output.contains("READ-OK"), "\(output)")
+        // The control: with --interactive the terminal is handed over as it is, and the read works.
+        let open = try inPty(typed: "typed", [Paths.otk, "sandbox", "run", "--interactive", "--", "/bin/sh", "-c", script])
+        #expect((open["output"] as? String ?? "").contains("READ-OK"), "\(open)")
     }
 
     @Test("--interactive hands the terminal over")
