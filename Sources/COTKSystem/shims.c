@@ -17,7 +17,7 @@ int cotk_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 int cotk_dup_cloexec(int fd, int minimum) { return fcntl(fd, F_DUPFD_CLOEXEC, minimum); }
 
 int cotk_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-               const int *inherit, int n_inherit, int null_stdin, const char *const write_only[2]) {
+               const int *inherit, int n_inherit, int null_stdin, const int outputs[2]) {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
     sigset_t none, all;
@@ -38,8 +38,7 @@ int cotk_spawn(pid_t *pid, const char *path, char *const argv[], char *const env
         rc = posix_spawn_file_actions_adddup2(&actions, inherit[i], 3 + i);
     if (!rc && null_stdin) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     for (int i = 0; !rc && i < 2; i++)
-        if (write_only && write_only[i])
-            rc = posix_spawn_file_actions_addopen(&actions, 1 + i, write_only[i], O_WRONLY | O_NOCTTY, 0);
+        if (outputs && outputs[i] >= 0) rc = posix_spawn_file_actions_adddup2(&actions, outputs[i], 1 + i);
     if (!rc) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);

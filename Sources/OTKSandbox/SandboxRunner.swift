@@ -46,8 +46,8 @@ public struct RunOptions: Sendable {
     public var binds: [(source: String, target: String, readOnly: Bool)]
     public var environment: [(String, String)]
     /// Hand otk's terminal to the command as it is. Off by default: a terminal stdin becomes
-    /// /dev/null and a terminal stdout/stderr is reopened write-only, because the command runs
-    /// in a session of its own, where job control cannot stop it reading what is typed.
+    /// /dev/null and a terminal stdout/stderr becomes a pipe otk relays, because the command
+    /// runs in a session of its own, where job control cannot stop it reading what is typed.
     public var interactive: Bool
 
     public init(command: [String], workspace: String?, binds: [(source: String, target: String, readOnly: Bool)],
@@ -95,15 +95,7 @@ public struct SandboxRunner: Sendable {
     private func launch(_ loaded: LoadedProfile, _ options: RunOptions, in workspace: Workspace) throws -> SandboxResult {
         var binds: [(bind: BindMount, readOnly: Bool)] = []
         for b in options.binds {
-            guard let real = host.realPath(b.source) else {
-                throw OTKError(.badInput, "bind source `\(b.source)` does not exist", remedy: "check the --bind/--ro-bind argument")
-            }
-            // Inside the workspace, the command's side chose the symlinks: bind paths there only as they are.
-            let lexical = URL(fileURLWithPath: b.source).standardizedFileURL.path
-            if SandboxPath.isWithin(real, workspace.path) || SandboxPath.isWithin(lexical, workspace.path), real != lexical {
-                throw OTKError(.badInput, "bind source `\(b.source)` goes through a symlink inside the workspace (to `\(real)`)",
-                               remedy: "workspace paths are bound only as they are, never through a symlink")
-            }
+            let real = try Self.resolveRefusingWorkspaceSymlinks(b.source, workspace: workspace.path, host: host)
             guard SandboxPath.isClean(b.target), b.target != "/" else {
                 throw OTKError(.badInput, "bind target `\(b.target)` is not a clean absolute path below /")
             }
@@ -114,7 +106,19 @@ public struct SandboxRunner: Sendable {
                                  hostEnvironment: ProcessInfo.processInfo.environment, identity: workspace.identity,
                                  cleanWorkspace: workspace.temporary)
         let spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
-        let outcome = try supervisor.run(spec, withholdTerminal: !options.interactive)
+        let outcome: SandboxOutcome
+        do {
+            outcome = try supervisor.run(spec, withholdTerminal: !options.interactive)
+        } catch {
+            // Launched and lost (or never spawned): still one result document, with the error.
+            let result = SandboxResult(
+                status: ExitCodes.code(for: error.kind), exitCode: nil, signal: nil, durationMs: 0,
+                profile: .init(name: loaded.profile.name, sha256: loaded.sha256, sources: loaded.profile.sources),
+                layers: [], workspace: workspace.path, hostUid: workspace.identity.uid, hostGid: workspace.identity.gid,
+                command: options.command,
+                error: .init(kind: error.kind.rawValue, message: error.message, remedy: error.remedy, step: error.step, errno: error.errno))
+            throw SandboxRunError(error: error, result: result)
+        }
 
         var result = SandboxResult(
             status: outcome.shellStatus, exitCode: outcome.exitCode, signal: outcome.signal,
@@ -130,6 +134,38 @@ public struct SandboxRunner: Sendable {
             throw SandboxRunError(error: error, result: result)
         }
         return result
+    }
+
+    /// The canonical path of a `--bind` source, resolved one component at a time as written:
+    /// a symlink met in a directory inside the workspace is refused, since the command's side
+    /// chose it (an alias outside, or `..`, cannot smuggle one past a string comparison).
+    public static func resolveRefusingWorkspaceSymlinks(_ path: String, workspace: String, host: HostFileSystem) throws(OTKError) -> String {
+        guard path.hasPrefix("/") else { throw OTKError(.badInput, "bind source `\(path)` is not an absolute path") }
+        var resolved = "/"
+        for component in path.split(separator: "/") where component != "." {
+            if component == ".." {
+                resolved = resolved == "/" ? "/" : String(resolved[..<(resolved.lastIndex(of: "/") ?? resolved.startIndex)])
+                if resolved.isEmpty { resolved = "/" }
+                continue
+            }
+            let candidate = (resolved == "/" ? "" : resolved) + "/" + component
+            switch host.kind(of: candidate) {
+            case nil:
+                throw OTKError(.badInput, "bind source `\(path)` does not exist", remedy: "check the --bind/--ro-bind argument")
+            case .symlink?:
+                if SandboxPath.isWithin(resolved, workspace) {
+                    throw OTKError(.badInput, "bind source `\(path)` goes through a symlink inside the workspace (`\(candidate)`)",
+                                   remedy: "workspace paths are bound only as they are, never through a symlink")
+                }
+                guard let real = host.realPath(candidate) else {
+                    throw OTKError(.badInput, "bind source `\(path)` goes through a symlink that leads nowhere (`\(candidate)`)")
+                }
+                resolved = real
+            default:
+                resolved = candidate
+            }
+        }
+        return resolved
     }
 
     /// Removes a temporary workspace, which the sandbox's init has emptied as the sandbox user

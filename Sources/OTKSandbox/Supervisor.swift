@@ -42,9 +42,11 @@ public struct Supervisor: Sendable {
     /// The signals otk passes on to the sandbox instead of dying of them.
     static let forwardedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
 
-    /// Runs the launch. With `withholdTerminal`, a terminal on otk's stdin becomes /dev/null for
-    /// the command, and one on stdout or stderr is reopened write-only: the command runs in a
-    /// session of its own, where job control cannot stop it reading what the operator types.
+    /// Runs the launch. With `withholdTerminal`, the command never holds otk's terminal: a
+    /// terminal stdin becomes /dev/null, and a terminal stdout or stderr becomes a pipe that otk
+    /// copies to the terminal. The command runs in a session of its own, where job control
+    /// cannot stop it, and any terminal fd (even one opened write-only, which it could reopen
+    /// read-write through /proc/self/fd) would let it read what the operator types.
     public func run(_ spec: LaunchSpec, withholdTerminal: Bool = false) throws(OTKError) -> SandboxOutcome {
         guard access(launcherPath, X_OK) == 0 else {
             throw OTKError(.internalError, "otk-launcher not found at `\(launcherPath)`",
@@ -87,21 +89,22 @@ public struct Supervisor: Sendable {
         let terminal = TerminalState.save()
         defer { terminal.restore() }
         let nullStdin = withholdTerminal && isatty(0) == 1
-        let writeOnly: [String?] = [Int32(1), Int32(2)].map { fd in
-            guard withholdTerminal, isatty(fd) == 1, let name = ttyname(fd) else { return nil }
-            return String(cString: name)
+        var relays: [OutputRelay] = []
+        for fd: Int32 in [1, 2] where withholdTerminal && isatty(fd) == 1 {
+            guard let relay = OutputRelay(to: fd) else { throw Self.systemError("pipe2 for the output relay", Glibc.errno) }
+            relays.append(relay)
         }
+        let outputs: [Int32] = [1, 2].map { fd in relays.first { $0.target == fd }?.writeEnd ?? -1 }
+        defer { for relay in relays { relay.finish() } }
 
         let start = DispatchTime.now().uptimeNanoseconds
         var pid: pid_t = 0
         let argv = [launcherPath, "3", "4", "5"]
         let rc = Self.withCStrings(argv) { cargv in
             var envp: [UnsafeMutablePointer<CChar>?] = [nil]
-            let paths = writeOnly.map { $0.flatMap { UnsafePointer(strdup($0)) } }
-            defer { for p in paths { free(UnsafeMutablePointer(mutating: p)) } }
             return childFDs.withUnsafeBufferPointer { fds in
-                paths.withUnsafeBufferPointer { wo in
-                    cotk_spawn(&pid, launcherPath, cargv, &envp, fds.baseAddress, Int32(fds.count), nullStdin ? 1 : 0, wo.baseAddress)
+                outputs.withUnsafeBufferPointer { out in
+                    cotk_spawn(&pid, launcherPath, cargv, &envp, fds.baseAddress, Int32(fds.count), nullStdin ? 1 : 0, out.baseAddress)
                 }
             }
         }
@@ -116,6 +119,7 @@ public struct Supervisor: Sendable {
         // the shell sees a stopped job; `fg`/`bg` continue otk, which continues the command.
         let jobControl = JobControl(launcher: pid)
         defer { jobControl.stop() }
+        for relay in relays { relay.start() }
         // Our copies of the child's ends go now, or the status pipe would never reach EOF.
         for index in childFDs.indices {
             close(childFDs[index])
@@ -125,6 +129,11 @@ public struct Supervisor: Sendable {
         let records = Self.readAll(status[0])
         var waitStatus: Int32 = 0
         while waitpid(pid, &waitStatus, 0) < 0 && Glibc.errno == EINTR {}
+        // The launcher is reaped: from here its pid may be reused, so nothing more is sent to it.
+        for source in sources { source.cancel() }
+        jobControl.stop()
+        // Everything the command wrote reaches the terminal before otk reports.
+        for relay in relays { relay.finish() }
         let duration = DispatchTime.now().uptimeNanoseconds - start
 
         guard let decoded = LauncherRecord.decodeAll(records) else {
@@ -144,7 +153,7 @@ public struct Supervisor: Sendable {
         let how = launcherSignal != 0 ? "killed by signal \(launcherSignal)" : "exited with \((waitStatus >> 8) & 0xff)"
         // Not "nothing ran": the command may have run. Not a setup failure either.
         throw OTKError(.internalError, "the sandbox ended without reporting how its command ended (otk-launcher \(how))",
-                       remedy: "was it killed from outside, e.g. by the OOM killer? The command may have run in part")
+                       remedy: "killed from outside (e.g. by the OOM killer), or by the command itself, which can still change the limits of the sandbox's init until the seccomp filter lands; the command may have run in part")
     }
 
     /// Forwards SIGTSTP and SIGCONT between the terminal's job control and the sandbox.
@@ -165,7 +174,11 @@ public struct Supervisor: Sendable {
             for s in sources { s.resume() }
         }
 
+        private var stopped = false
+
         func stop() {
+            guard !stopped else { return }
+            stopped = true
             for s in sources { s.cancel() }
             signal(SIGTSTP, SIG_DFL)
         }
@@ -185,16 +198,68 @@ public struct Supervisor: Sendable {
             return TerminalState(saved: saved)
         }
 
+        /// Only while otk is the terminal's foreground job (or the terminal is not otk's
+        /// controlling one, so there are no jobs): from the background, the modes would land
+        /// on whatever program the operator is using now (a password prompt, say).
         func restore() {
-            guard !saved.isEmpty else { return }
-            // From a background job, tcsetattr would stop otk with SIGTTOU.
-            let previous = signal(SIGTTOU, SIG_IGN)
             for (fd, modes, flags) in saved {
+                let foreground = tcgetpgrp(fd)
+                guard foreground == getpgrp() || foreground < 0 else { continue }
                 var m = modes
                 tcsetattr(fd, TCSANOW, &m)
                 if flags >= 0 { _ = fcntl(fd, F_SETFL, flags) }
             }
-            signal(SIGTTOU, previous)
+        }
+    }
+
+    /// A pipe standing in for one of otk's terminal fds: the command writes into it, a thread
+    /// of otk copies to the terminal until every writer has closed it.
+    final class OutputRelay: @unchecked Sendable {
+        let target: Int32
+        private(set) var writeEnd: Int32
+        private let readEnd: Int32
+        private let done = DispatchSemaphore(value: 0)
+        private var started = false, finished = false
+
+        init?(to target: Int32) {
+            var fds: [Int32] = [-1, -1]
+            guard cotk_pipe_cloexec(&fds) == 0 else { return nil }
+            self.target = target
+            readEnd = fds[0]
+            writeEnd = fds[1]
+        }
+
+        /// Starts copying; our copy of the write end goes, so EOF comes when the sandbox is gone.
+        func start() {
+            close(writeEnd)
+            writeEnd = -1
+            started = true
+            let (source, target, done) = (readEnd, target, done)
+            Thread {
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+                    if n < 0 && Glibc.errno == EINTR { continue }
+                    if n <= 0 { break }
+                    var offset = 0
+                    while offset < n {
+                        let w = buffer[offset..<n].withUnsafeBytes { write(target, $0.baseAddress, $0.count) }
+                        if w < 0 && Glibc.errno == EINTR { continue }
+                        if w <= 0 { break }
+                        offset += w
+                    }
+                }
+                done.signal()
+            }.start()
+        }
+
+        /// Waits for the copy to end (after the launcher is gone, every writer is), then closes.
+        func finish() {
+            guard !finished else { return }
+            finished = true
+            if started { done.wait() }
+            if writeEnd >= 0 { close(writeEnd) }
+            close(readEnd)
         }
     }
 

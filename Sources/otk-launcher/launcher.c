@@ -902,10 +902,15 @@ static int remove_contents(int top_fd, int dfd, int depth) {
             off += e->d_reclen;
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
             if (unlinkat(dfd, e->d_name, 0) == 0 || (errno != EISDIR && errno != EPERM)) continue;
-            int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            /*
+             * Never into another mount: a bind below the workspace (the operator's read-write
+             * data, or even the host's /) is not the workspace's to empty.
+             */
+            const uint64_t stay = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH;
+            int sub = sys_openat2(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, stay);
             if (sub < 0 && errno == EACCES) {
                 /* Mode 000: make it ours to read through an O_PATH handle, never by name. */
-                int handle = openat(dfd, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                int handle = sys_openat2(dfd, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, stay);
                 if (handle >= 0) {
                     char proc_path[64];
                     snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", handle);
@@ -1040,7 +1045,9 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
                  * an orphaned group: stopping the command for otk's Ctrl-Z takes SIGSTOP.
                  */
                 int fwd = s == SIGTSTP ? SIGSTOP : s;
-                if (kill(-pid, fwd) < 0) kill(pid, fwd);
+                /* Stop and continue everything, not just one group: a setsid child must stop too. */
+                if (fwd == SIGSTOP || fwd == SIGCONT) kill(-1, fwd);
+                else if (kill(-pid, fwd) < 0) kill(pid, fwd);
             }
         int r = ppoll(fds, 2, NULL, &old);
         if (r > 0 && (fds[0].revents || fds[1].revents)) {

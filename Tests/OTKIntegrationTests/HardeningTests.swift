@@ -48,6 +48,52 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: victim.path + "/file"), "cleanup followed a symlink out of the workspace")
     }
 
+    @Test("emptying a temporary workspace never enters a bind below it: the operator's data stays")
+    func cleanupStaysOnTheWorkspaceMount() throws {
+        let data = try TemporaryDirectory(owner: geteuid() == 0 ? 65534 : geteuid(), prefix: "otk-it-data-")
+        try "precious".write(toFile: data.path + "/important.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: data.path + "/sub", withIntermediateDirectories: false)
+        if geteuid() == 0 { chown(data.path + "/important.txt", 65534, 65534); chown(data.path + "/sub", 65534, 65534) }
+        let result = try run([Paths.otk, "sandbox", "run", "--bind", data.path + ":/workspace/data", "--", "true"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: data.path + "/important.txt"), "the cleanup emptied a bind")
+        #expect(FileManager.default.fileExists(atPath: data.path + "/sub"))
+        let mode = ((try FileManager.default.attributesOfItem(atPath: data.path))[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o755, "the cleanup changed the bind's mode")
+    }
+
+    @Test("a sandbox lost after launch still gets a --json document, with status 70")
+    func lostSandboxStillReports() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Paths.otk)
+        process.arguments = ["sandbox", "run", "--json", "--", "/bin/sh", "-c", "printf '{\"status\":0}'; exec sleep 30"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let otk = process.processIdentifier
+        var monitor: Int32? = nil
+        let deadline = Date().addingTimeInterval(10)
+        while monitor == nil && Date() < deadline {
+            // The monitor is otk's child; wait until the command runs under it.
+            if descendants(of: otk).count >= 3 {
+                monitor = descendants(of: otk).first { pid in
+                    ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: " ").dropFirst(3).first).map(String.init) == String(otk)
+                }
+            }
+            usleep(10_000)
+        }
+        let victim = try #require(monitor, "the sandbox did not start")
+        kill(victim, SIGKILL)
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 70)
+        let last = try #require(String(decoding: data, as: UTF8.self).split(separator: "\n").last)
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], "\(last)")
+        #expect(doc["status"] as? Int == 70)
+        #expect((doc["error"] as? [String: Any])?["kind"] as? String == "internal")
+    }
+
     @Test("--bind of a workspace path that goes through a symlink is refused")
     func bindThroughWorkspaceSymlink() throws {
         let ws = try TemporaryDirectory(owner: geteuid() == 0 ? 65534 : geteuid())
@@ -77,8 +123,10 @@ import Testing
 /// otk and the operator's terminal: the command must not read what is typed unless asked,
 /// must not leave the terminal changed, and must stop when the job is stopped.
 @Suite(.serialized) struct TerminalTests {
-    func inPty(typed: String, _ argv: [String]) throws -> [String: Any] {
-        let result = try run(["/usr/bin/env", "python3", Paths.repository + "/Tests/fixtures/run_in_pty.py", typed] + argv)
+    func inPty(typed: String, _ argv: [String], ptyOwner: UInt32? = nil) throws -> [String: Any] {
+        var env = ProcessInfo.processInfo.environment
+        if let ptyOwner { env["OTK_PTY_OWNER"] = String(ptyOwner) }
+        let result = try run(["/usr/bin/env", "python3", Paths.repository + "/Tests/fixtures/run_in_pty.py", typed] + argv, environment: env)
         return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")
     }
 
@@ -95,16 +143,20 @@ import Testing
         #expect(output.contains("\"content\":\"\""), "the command read the terminal: \(output)")
     }
 
-    @Test("a terminal on stdout is write-only for the command: it cannot read what is typed through it")
-    func terminalStdoutIsWriteOnly() throws {
-        let script = "if head -c 1 <&1 >/dev/null 2>&1; then echo READ-OK; else echo READ-DENIED; fi"
-        let doc = try inPty(typed: "typed", [Paths.otk, "sandbox", "run", "--", "/bin/sh", "-c", script])
+    @Test("the command never holds the terminal: its output is relayed, and no reopening reads what is typed")
+    func terminalOutputIsRelayed() throws {
+        // Reopening fd 1 read-write through /proc worked on a write-only terminal fd; on the relay pipe it finds nothing typed.
+        let script = "[ -t 1 ] && echo IS-TTY || echo NOT-TTY; timeout 2 sh -c 'exec 3<>/proc/self/fd/1; head -c 5 <&3 >/workspace/got'; echo GOT:$(cat /workspace/got 2>/dev/null):END"
+        // The terminal belongs to the sandbox's host uid, as an operator's own terminal does when otk maps to them.
+        let owner: UInt32 = geteuid() == 0 ? 65534 : geteuid()
+        let doc = try inPty(typed: "typed", [Paths.otk, "sandbox", "run", "--", "/bin/sh", "-c", script], ptyOwner: owner)
         let output = doc["output"] as? String ?? ""
-        #expect(output.contains("READ-DENIED"), "\(output)")
-        #expect(!output.contains("READ-OK"), "\(output)")
-        // The control: with --interactive the terminal is handed over as it is, and the read works.
-        let open = try inPty(typed: "typed", [Paths.otk, "sandbox", "run", "--interactive", "--", "/bin/sh", "-c", script])
-        #expect((open["output"] as? String ?? "").contains("READ-OK"), "\(open)")
+        #expect(output.contains("NOT-TTY"), "\(output)")
+        #expect(output.contains("GOT::END"), "the command read from the terminal: \(output)")
+        // The control: with --interactive the terminal is handed over as it is, and the same reopening reads what is typed.
+        let open = try inPty(typed: "typed", [Paths.otk, "sandbox", "run", "--interactive", "--", "/bin/sh", "-c", script], ptyOwner: owner)
+        let openOutput = open["output"] as? String ?? ""
+        #expect(openOutput.contains("IS-TTY") && openOutput.contains("GOT:typed:END"), "\(openOutput)")
     }
 
     @Test("--interactive hands the terminal over")
@@ -114,23 +166,27 @@ import Testing
         #expect((doc["output"] as? String ?? "").contains("\"content\":\"typed-for-the-command"), "\(doc)")
     }
 
-    @Test("terminal modes the command changes are put back")
+    @Test("terminal modes changed by an --interactive command are put back; without it the command has no terminal to change")
     func terminalModesRestored() throws {
-        let doc = try inPty(typed: "", [Paths.otk, "sandbox", "run", "--", "/bin/sh", "-c", "stty -echo 0<&1"])
+        let doc = try inPty(typed: "", [Paths.otk, "sandbox", "run", "--interactive", "--", "/bin/sh", "-c", "stty -echo"])
         #expect(doc["exit"] as? Int == 0, "\(doc)")
         #expect(doc["echo_after"] as? Bool == true, "echo is still off after the command ended")
+        let withheld = try inPty(typed: "", [Paths.otk, "sandbox", "run", "--", "/bin/sh", "-c", "stty -echo 0<&1"])
+        #expect(withheld["exit"] as? Int != 0, "stty found a terminal: \(withheld)")
+        #expect(withheld["echo_after"] as? Bool == true)
     }
 
     @Test("SIGTSTP to otk stops the command too, SIGCONT continues it")
     func jobControl() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Paths.otk)
-        process.arguments = ["sandbox", "run", "--", "/bin/sh", "-c", "exec sleep 30"]
+        // A setsid child too: stopping one process group would leave it running.
+        process.arguments = ["sandbox", "run", "--", "/bin/sh", "-c", "setsid sleep 29 & exec sleep 30"]
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let otk = process.processIdentifier
         func sleepPid() -> Int32? {
-            descendants(of: otk).first { (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "sleep\n" }
+            descendants(of: otk).first { (try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8)) == "sleep\u{0}30\u{0}" }
         }
         func state(_ pid: Int32) -> Character? {
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
@@ -144,11 +200,20 @@ import Testing
         var deadline = Date().addingTimeInterval(10)
         while sleepPid() == nil && Date() < deadline { usleep(10_000) }
         let command = try #require(sleepPid(), "the command did not start")
+        deadline = Date().addingTimeInterval(10)
+        var detached: Int32? = nil
+        while detached == nil && Date() < deadline {
+            detached = descendants(of: otk).first { (try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8)) == "sleep\u{0}29\u{0}" }
+            usleep(10_000)
+        }
+        let setsidChild = try #require(detached, "the setsid child did not start")
         kill(otk, SIGTSTP)
         #expect(waitFor(command, "T"), "the command kept running after SIGTSTP")
+        #expect(waitFor(setsidChild, "T"), "a setsid child kept running after SIGTSTP")
         #expect(waitFor(otk, "T"), "otk did not stop itself")
         kill(otk, SIGCONT)
         #expect(waitFor(command, "S"), "the command did not continue")
+        #expect(waitFor(setsidChild, "S"), "the setsid child did not continue")
         kill(otk, SIGTERM)
         deadline = Date().addingTimeInterval(10)
         while process.isRunning && Date() < deadline { usleep(10_000) }

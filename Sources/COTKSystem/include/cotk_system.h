@@ -17,10 +17,10 @@ int cotk_dup_cloexec(int fd, int minimum);
 /// disposition (a child of a Dispatch thread would otherwise inherit blocked
 /// SIGINT/SIGTERM), after dup2-ing `inherit[i]` onto fd 3+i (these copies are not
 /// close-on-exec), in a process group of its own. With `null_stdin`, fd 0 is /dev/null;
-/// a non-NULL `write_only[i]` (i = 0 for fd 1, 1 for fd 2) names a terminal reopened
-/// write-only on that fd. Returns 0 or an errno value.
+/// `outputs[i]` >= 0 (i = 0 for fd 1, 1 for fd 2) is dup2-ed onto that fd instead of otk's.
+/// Returns 0 or an errno value.
 int cotk_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-               const int *inherit, int n_inherit, int null_stdin, const char *const write_only[2]);
+               const int *inherit, int n_inherit, int null_stdin, const int outputs[2]);
 
 /// The Landlock ABI version the kernel offers, or -errno (e.g. -ENOSYS, -EOPNOTSUPP).
 long cotk_landlock_abi(void);

@@ -1,0 +1,50 @@
+import OTKModel
+import OTKSandbox
+import Testing
+
+/// `--bind` sources are resolved as written, one component at a time; a symlink met in a
+/// directory inside the workspace is refused, however the path reaches it.
+@Suite("SandboxRunner.resolveRefusingWorkspaceSymlinks")
+struct BindSourceResolutionTests {
+    // The workspace is /srv/ws; /alias -> /srv (outside), /srv/ws/evil -> /etc (inside), /lib -> usr/lib.
+    static let host = FakeHost()
+        .adding(dirs: "/srv", "/srv/ws", "/srv/ws/data", "/srv/shared", "/etc", "/usr", "/usr/lib", "/usr/lib/x")
+        .adding(symlink: "/alias", to: "/srv", real: "/srv")
+        .adding(symlink: "/srv/ws/evil", to: "/etc", real: "/etc")
+        .adding(symlink: "/srv/ws/evil2", to: "/usr/lib/x", real: "/usr/lib/x")
+        .adding(symlink: "/lib", to: "usr/lib", real: "/usr/lib")
+
+    func resolve(_ path: String) throws -> String {
+        try SandboxRunner.resolveRefusingWorkspaceSymlinks(path, workspace: "/srv/ws", host: Self.host)
+    }
+
+    @Test func plainWorkspacePathsResolveToThemselves() throws {
+        #expect(try resolve("/srv/ws/data") == "/srv/ws/data")
+    }
+
+    @Test func symlinksOutsideTheWorkspaceAreFollowed() throws {
+        #expect(try resolve("/lib/x") == "/usr/lib/x")
+        #expect(try resolve("/alias/shared") == "/srv/shared")
+    }
+
+    @Test(arguments: [
+        "/srv/ws/evil",              // directly
+        "/alias/ws/evil",            // through an alias of the workspace's parent
+        "/srv/ws/evil2/../../shared", // a `..` after the workspace's symlink
+        "/srv/ws/./evil",
+    ])
+    func workspaceSymlinksAreRefused(path: String) throws {
+        let error = try #require(throws: OTKError.self) { try resolve(path) }
+        #expect(error.kind == .badInput)
+        #expect(error.message.contains("goes through a symlink inside the workspace"), "\(error.message)")
+    }
+
+    @Test func missingComponentsAreBadInput() throws {
+        let error = try #require(throws: OTKError.self) { try resolve("/srv/ws/nope") }
+        #expect(error.message.contains("does not exist"))
+    }
+
+    @Test func dotDotOutsideTheWorkspaceIsLexicalOnResolvedPaths() throws {
+        #expect(try resolve("/srv/ws/../shared") == "/srv/shared")
+    }
+}
