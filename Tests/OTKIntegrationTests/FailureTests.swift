@@ -16,7 +16,7 @@ import Testing
     func missingProfileBindSource() throws {
         let dir = try TemporaryDirectory()
         let file = dir.path + "/mine.toml"
-        try "schema = 1\nextends = \"strict\"\n[filesystem]\nread_only = [\n  \"/usr\",\n  \"/no/such/otk-dir\",\n]\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "schema = 1\nextends = \"strict\"\n[filesystem]\nread_only = [\n  \"/usr\",\n  \"/no/such/otk-dir\",\n]\n".write(toFile: file, atomically: false, encoding: .utf8)
         let result = try run([Paths.otk, "sandbox", "run", "--profile", file, "--", "true"])
         #expect(result.status == 2)
         #expect(result.stderr.contains("\(file):6: bind source `/no/such/otk-dir` does not exist"), "\(result.stderr)")
@@ -26,7 +26,7 @@ import Testing
     func badProfile() throws {
         let dir = try TemporaryDirectory()
         let file = dir.path + "/bad.toml"
-        try "schema = 1\n[network]\nmode = \"none\"\nallow_everything = true\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "schema = 1\n[network]\nmode = \"none\"\nallow_everything = true\n".write(toFile: file, atomically: false, encoding: .utf8)
         for argv in [[Paths.otk, "sandbox", "run", "--profile", file, "--", "true"], [Paths.otk, "profile", "check", file]] {
             let result = try run(argv)
             #expect(result.status == 2)

@@ -33,7 +33,7 @@ import Testing
     @Test("a temporary workspace is emptied inside the sandbox and removed; nothing outside is followed")
     func temporaryWorkspaceCleanup() throws {
         let victim = try TemporaryDirectory(prefix: "otk-it-victim-")
-        try "keep".write(toFile: victim.path + "/file", atomically: true, encoding: .utf8)
+        try "keep".write(toFile: victim.path + "/file", atomically: false, encoding: .utf8)
         chmod(victim.path, 0o777)
         // Deep, read-only, full of symlinks to a host directory the sandbox cannot see.
         let script = "mkdir -p a/b/c && touch a/b/c/f && chmod 555 a/b && ln -s \(victim.path) link && ln -s \(victim.path)/file flink"
@@ -51,7 +51,7 @@ import Testing
     @Test("emptying a temporary workspace never enters a bind below it: the operator's data stays")
     func cleanupStaysOnTheWorkspaceMount() throws {
         let data = try TemporaryDirectory(owner: geteuid() == 0 ? 65534 : geteuid(), prefix: "otk-it-data-")
-        try "precious".write(toFile: data.path + "/important.txt", atomically: true, encoding: .utf8)
+        try "precious".write(toFile: data.path + "/important.txt", atomically: false, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: data.path + "/sub", withIntermediateDirectories: false)
         if geteuid() == 0 { chown(data.path + "/important.txt", 65534, 65534); chown(data.path + "/sub", 65534, 65534) }
         let result = try run([Paths.otk, "sandbox", "run", "--bind", data.path + ":/workspace/data", "--", "true"])

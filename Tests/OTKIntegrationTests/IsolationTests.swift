@@ -13,7 +13,7 @@ import Testing
     init() throws {
         secretDirectory = try TemporaryDirectory(prefix: "otk-it-secret-")
         secret = secretDirectory.path + "/secret.txt"
-        try token.write(toFile: secret, atomically: true, encoding: .utf8)
+        try token.write(toFile: secret, atomically: false, encoding: .utf8)
         chmod(secret, 0o644)
     }
 
