@@ -136,15 +136,20 @@ public struct SandboxRunner: Sendable {
         return result
     }
 
-    /// The canonical path of a `--bind` source, resolved one component at a time as written:
-    /// a symlink met in a directory inside the workspace is refused, since the command's side
-    /// chose it (an alias outside, or `..`, cannot smuggle one past a string comparison).
+    /// The canonical path of a `--bind` source, resolved one component at a time as written,
+    /// and every symlink's target the same way (as the kernel walks a path): a symlink met in a
+    /// directory inside the workspace is refused, since the command's side chose it, however
+    /// the walk gets there (an alias outside, `..`, or a host symlink pointing into the workspace).
     public static func resolveRefusingWorkspaceSymlinks(_ path: String, workspace: String, host: HostFileSystem) throws(OTKError) -> String {
         guard path.hasPrefix("/") else { throw OTKError(.badInput, "bind source `\(path)` is not an absolute path") }
         var resolved = "/"
-        for component in path.split(separator: "/") where component != "." {
+        var pending = path.split(separator: "/").map(String.init)
+        var links = 0
+        while !pending.isEmpty {
+            let component = pending.removeFirst()
+            if component == "." || component.isEmpty { continue }
             if component == ".." {
-                resolved = resolved == "/" ? "/" : String(resolved[..<(resolved.lastIndex(of: "/") ?? resolved.startIndex)])
+                resolved = String(resolved[..<(resolved.lastIndex(of: "/") ?? resolved.startIndex)])
                 if resolved.isEmpty { resolved = "/" }
                 continue
             }
@@ -157,10 +162,13 @@ public struct SandboxRunner: Sendable {
                     throw OTKError(.badInput, "bind source `\(path)` goes through a symlink inside the workspace (`\(candidate)`)",
                                    remedy: "workspace paths are bound only as they are, never through a symlink")
                 }
-                guard let real = host.realPath(candidate) else {
-                    throw OTKError(.badInput, "bind source `\(path)` goes through a symlink that leads nowhere (`\(candidate)`)")
+                links += 1
+                guard links <= 40, let target = host.linkTarget(candidate) else {
+                    throw OTKError(.badInput, "bind source `\(path)` goes through too many or unreadable symlinks (`\(candidate)`)")
                 }
-                resolved = real
+                // The target is walked like the rest, from / or from the link's own directory.
+                if target.hasPrefix("/") { resolved = "/" }
+                pending = target.split(separator: "/").map(String.init) + pending
             default:
                 resolved = candidate
             }
@@ -192,7 +200,9 @@ public struct SandboxRunner: Sendable {
             }
             let path = String(cString: made)
             if euid == 0 && chown(path, identity.uid, identity.gid) != 0 {
-                throw OTKError(.internalError, "cannot hand the temporary workspace to uid \(identity.uid): \(String(cString: strerror(errno)))")
+                let reason = String(cString: strerror(errno))
+                rmdir(path)
+                throw OTKError(.internalError, "cannot hand the temporary workspace to uid \(identity.uid): \(reason)")
             }
             return Workspace(path: host.realPath(path) ?? path, temporary: true, identity: identity)
         }

@@ -72,7 +72,7 @@ struct Sandbox: ParsableCommand {
         @Flag(help: "After the command, print one JSON result document as the last line of stdout.")
         var json = false
 
-        @Flag(help: "Give the command a terminal on stdin (by default a terminal stdin becomes /dev/null: the command could read what you type at your shell even while otk is stopped or in the background).")
+        @Flag(help: "Give the command your terminal as it is. By default a terminal stdin becomes /dev/null and terminal stdout/stderr become pipes otk relays: the command runs in a session of its own, where job control cannot stop it reading what you type at your shell.")
         var interactive = false
 
         @Argument(parsing: .postTerminator, help: "The command and its arguments, after `--`.")

@@ -13,6 +13,9 @@ struct BindSourceResolutionTests {
         .adding(symlink: "/srv/ws/evil", to: "/etc", real: "/etc")
         .adding(symlink: "/srv/ws/evil2", to: "/usr/lib/x", real: "/usr/lib/x")
         .adding(symlink: "/lib", to: "usr/lib", real: "/usr/lib")
+        // A host symlink outside the workspace that points through the workspace's own symlink.
+        .adding(symlink: "/outside", to: "/srv/ws/evil", real: "/etc")
+        .adding(symlink: "/loop", to: "/loop", real: nil)
 
     func resolve(_ path: String) throws -> String {
         try SandboxRunner.resolveRefusingWorkspaceSymlinks(path, workspace: "/srv/ws", host: Self.host)
@@ -32,11 +35,17 @@ struct BindSourceResolutionTests {
         "/alias/ws/evil",            // through an alias of the workspace's parent
         "/srv/ws/evil2/../../shared", // a `..` after the workspace's symlink
         "/srv/ws/./evil",
+        "/outside",                  // a host symlink whose target passes through the workspace's
     ])
     func workspaceSymlinksAreRefused(path: String) throws {
         let error = try #require(throws: OTKError.self) { try resolve(path) }
         #expect(error.kind == .badInput)
         #expect(error.message.contains("goes through a symlink inside the workspace"), "\(error.message)")
+    }
+
+    @Test func symlinkLoopsAreBadInput() throws {
+        let error = try #require(throws: OTKError.self) { try resolve("/loop") }
+        #expect(error.message.contains("too many"))
     }
 
     @Test func missingComponentsAreBadInput() throws {

@@ -78,7 +78,10 @@ import Testing
     func killNineLeavesNothing(runner: Runner) throws {
         let process = Process()
         // A command that forks background children and ignores SIGTERM/SIGHUP: nothing of it may survive.
-        let argv = runner.prefix + [runner.otk, "sandbox", "run", "--", "/bin/sh", "-c", "trap '' TERM HUP; sleep 300 & sleep 301 & wait"]
+        // A workspace of the test's own: a killed otk cannot remove a temporary one.
+        let workspace = try TemporaryDirectory(owner: runner == .nobody || geteuid() == 0 ? 65534 : geteuid())
+        let argv = runner.prefix + [runner.otk, "sandbox", "run", "--workspace", workspace.path, "--",
+                                    "/bin/sh", "-c", "trap '' TERM HUP; sleep 300 & sleep 301 & wait"]
         process.executableURL = URL(fileURLWithPath: argv[0])
         process.arguments = Array(argv.dropFirst())
         try process.run()
