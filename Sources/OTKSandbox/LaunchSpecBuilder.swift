@@ -163,7 +163,9 @@ public struct LaunchSpecBuilder: Sendable {
         let binds = fs.readOnly.map { ($0, true) } + fs.readWrite.map { ($0, false) } + request.extraBinds.map { ($0.bind, $0.readOnly) }
         // Where the sandbox shows a host directory at its own host path: only a symlink into one
         // of these means inside what it means outside.
-        let identityTargets = binds.map(\.0).filter { host.realPath($0.source) == $0.target }.map(\.target)
+        let identityTargets = binds.map(\.0).filter { bind in
+            host.realPath(bind.source).map { real in SandboxPath.same(real, bind.target) } ?? false
+        }.map(\.target)
         for (bind, readOnly) in binds {
             let source = bind.source.replacingOccurrences(of: "{workspace}", with: request.workspace)
             guard let kind = host.kind(of: source) else {
@@ -178,7 +180,7 @@ public struct LaunchSpecBuilder: Sendable {
             }
             // The workspace's contents are the untrusted side's: a symlink left there must not
             // make otk bind a host path of its choosing.
-            if bind.source.hasPrefix("{workspace}") && real != source {
+            if bind.source.hasPrefix("{workspace}") && !SandboxPath.same(real, source) {
                 throw OTKError(.badInput, "bind source `\(source)` goes through a symlink inside the workspace (to `\(real)`)",
                                remedy: "workspace paths are bound only as they are, never through a symlink", location: bind.location)
             }

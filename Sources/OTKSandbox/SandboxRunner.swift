@@ -142,15 +142,15 @@ public struct SandboxRunner: Sendable {
     /// the walk gets there (an alias outside, `..`, or a host symlink pointing into the workspace).
     public static func resolveRefusingWorkspaceSymlinks(_ path: String, workspace: String, host: HostFileSystem) throws(OTKError) -> String {
         guard path.hasPrefix("/") else { throw OTKError(.badInput, "bind source `\(path)` is not an absolute path") }
+        // Components split on the byte `/`, compared as bytes: see SandboxPath.
         var resolved = "/"
-        var pending = path.split(separator: "/").map(String.init)
+        var pending = SandboxPath.components(path)
         var links = 0
         while !pending.isEmpty {
             let component = pending.removeFirst()
-            if component == "." || component.isEmpty { continue }
-            if component == ".." {
-                resolved = String(resolved[..<(resolved.lastIndex(of: "/") ?? resolved.startIndex)])
-                if resolved.isEmpty { resolved = "/" }
+            if component.isEmpty || SandboxPath.same(component, ".") { continue }
+            if SandboxPath.same(component, "..") {
+                resolved = SandboxPath.parent(resolved)
                 continue
             }
             let candidate = (resolved == "/" ? "" : resolved) + "/" + component
@@ -167,8 +167,12 @@ public struct SandboxRunner: Sendable {
                     throw OTKError(.badInput, "bind source `\(path)` goes through too many or unreadable symlinks (`\(candidate)`)")
                 }
                 // The target is walked like the rest, from / or from the link's own directory.
-                if target.hasPrefix("/") { resolved = "/" }
-                pending = target.split(separator: "/").map(String.init) + pending
+                if target.utf8.first == UInt8(ascii: "/") {
+                    resolved = "/"
+                    pending = SandboxPath.components(target) + pending
+                } else {
+                    pending = SandboxPath.components("/" + target) + pending
+                }
             default:
                 resolved = candidate
             }

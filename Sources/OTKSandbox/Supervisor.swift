@@ -129,8 +129,12 @@ public struct Supervisor: Sendable {
         let records = Self.readAll(status[0])
         var waitStatus: Int32 = 0
         while waitpid(pid, &waitStatus, 0) < 0 && Glibc.errno == EINTR {}
-        // The launcher is reaped: from here its pid may be reused, so nothing more is sent to it.
-        for source in sources { source.cancel() }
+        // The launcher is reaped: from here its pid may be reused, so nothing more is sent to it,
+        // and otk's own signals act as usual again.
+        for (source, sig) in zip(sources, Self.forwardedSignals) {
+            source.cancel()
+            signal(sig, SIG_DFL)
+        }
         jobControl.stop()
         // Everything the command wrote reaches the terminal before otk reports.
         for relay in relays { relay.finish() }
@@ -213,53 +217,86 @@ public struct Supervisor: Sendable {
     }
 
     /// A pipe standing in for one of otk's terminal fds: the command writes into it, a thread
-    /// of otk copies to the terminal until every writer has closed it.
+    /// of otk copies to the terminal. It stops at EOF, or when `finish()` is called once the
+    /// launcher is reaped: then it copies what is buffered and ends, without waiting for an EOF
+    /// that a command can postpone forever (a write end left in flight on a unix socket).
     final class OutputRelay: @unchecked Sendable {
         let target: Int32
         private(set) var writeEnd: Int32
         private let readEnd: Int32
+        private let stopRead: Int32, stopWrite: Int32
         private let done = DispatchSemaphore(value: 0)
         private var started = false, finished = false
 
         init?(to target: Int32) {
-            var fds: [Int32] = [-1, -1]
-            guard cotk_pipe_cloexec(&fds) == 0 else { return nil }
+            var data: [Int32] = [-1, -1], stop: [Int32] = [-1, -1]
+            guard cotk_pipe_cloexec(&data) == 0 else { return nil }
+            guard cotk_pipe_cloexec(&stop) == 0 else { close(data[0]); close(data[1]); return nil }
             self.target = target
-            readEnd = fds[0]
-            writeEnd = fds[1]
+            readEnd = data[0]
+            writeEnd = data[1]
+            stopRead = stop[0]
+            stopWrite = stop[1]
+            _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
         }
 
-        /// Starts copying; our copy of the write end goes, so EOF comes when the sandbox is gone.
+        /// Starts copying; our copy of the write end goes, so EOF comes when every writer is gone.
         func start() {
             close(writeEnd)
             writeEnd = -1
             started = true
-            let (source, target, done) = (readEnd, target, done)
+            let (source, stop, target, done) = (readEnd, stopRead, target, done)
             Thread {
                 var buffer = [UInt8](repeating: 0, count: 65536)
-                while true {
-                    let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
-                    if n < 0 && Glibc.errno == EINTR { continue }
-                    if n <= 0 { break }
-                    var offset = 0
-                    while offset < n {
-                        let w = buffer[offset..<n].withUnsafeBytes { write(target, $0.baseAddress, $0.count) }
-                        if w < 0 && Glibc.errno == EINTR { continue }
-                        if w <= 0 { break }
-                        offset += w
+                var stopping = false
+                loop: while true {
+                    var fds = [pollfd(fd: source, events: Int16(POLLIN), revents: 0), pollfd(fd: stop, events: Int16(POLLIN), revents: 0)]
+                    if !stopping && poll(&fds, 2, -1) < 0 && Glibc.errno != EINTR { break }
+                    if fds[1].revents != 0 { stopping = true }
+                    // Copy whatever is there; when stopping, until nothing is left.
+                    while true {
+                        let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+                        if n > 0 { Self.writeAll(target, buffer[0..<n]); continue }
+                        if n == 0 { break loop }
+                        if Glibc.errno == EINTR { continue }
+                        if stopping || Glibc.errno != EAGAIN { break loop }
+                        break
                     }
                 }
                 done.signal()
             }.start()
         }
 
-        /// Waits for the copy to end (after the launcher is gone, every writer is), then closes.
+        /// Writes everything, waiting when the terminal is non-blocking and full; a terminal that
+        /// is gone (EIO, EPIPE) gets nothing more, but the pipe is still drained.
+        private static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) {
+            var offset = bytes.startIndex
+            while offset < bytes.endIndex {
+                let w = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if w > 0 { offset += w; continue }
+                if w < 0 && Glibc.errno == EINTR { continue }
+                if w < 0 && Glibc.errno == EAGAIN {
+                    var out = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&out, 1, 1000)
+                    continue
+                }
+                return
+            }
+        }
+
+        /// Ends the copy: call once the launcher is reaped (every writer in the sandbox is dead).
         func finish() {
             guard !finished else { return }
             finished = true
-            if started { done.wait() }
+            if started {
+                var byte: UInt8 = 1
+                _ = write(stopWrite, &byte, 1)
+                done.wait()
+            }
             if writeEnd >= 0 { close(writeEnd) }
             close(readEnd)
+            close(stopRead)
+            close(stopWrite)
         }
     }
 

@@ -16,6 +16,10 @@ struct BindSourceResolutionTests {
         // A host symlink outside the workspace that points through the workspace's own symlink.
         .adding(symlink: "/outside", to: "/srv/ws/evil", real: "/etc")
         .adding(symlink: "/loop", to: "/loop", real: nil)
+        // Names that start with a combining mark: Swift would glue them to the preceding `/`.
+        .adding(symlink: "/srv/ws/\u{200D}results", to: "/etc", real: "/etc")
+        .adding(dirs: "/srv/ws/\u{301}dir")
+        .adding(symlink: "/srv/ws/\u{301}dir/link", to: "/etc", real: "/etc")
 
     func resolve(_ path: String) throws -> String {
         try SandboxRunner.resolveRefusingWorkspaceSymlinks(path, workspace: "/srv/ws", host: Self.host)
@@ -36,6 +40,8 @@ struct BindSourceResolutionTests {
         "/srv/ws/evil2/../../shared", // a `..` after the workspace's symlink
         "/srv/ws/./evil",
         "/outside",                  // a host symlink whose target passes through the workspace's
+        "/srv/ws/\u{200D}results",   // a zero-width joiner after the `/`
+        "/srv/ws/\u{301}dir/link",   // a combining accent starting a directory's name
     ])
     func workspaceSymlinksAreRefused(path: String) throws {
         let error = try #require(throws: OTKError.self) { try resolve(path) }
@@ -55,5 +61,27 @@ struct BindSourceResolutionTests {
 
     @Test func dotDotOutsideTheWorkspaceIsLexicalOnResolvedPaths() throws {
         #expect(try resolve("/srv/ws/../shared") == "/srv/shared")
+    }
+}
+
+/// Paths are bytes to the kernel; SandboxPath must see them the same way.
+@Suite("SandboxPath on bytes")
+struct SandboxPathByteTests {
+    @Test func combiningMarksDoNotHideSeparators() {
+        #expect(SandboxPath.components("/a/\u{200D}b") == ["a", "\u{200D}b"])
+        #expect(SandboxPath.isWithin("/srv/ws/\u{301}dir/x", "/srv/ws"))
+        #expect(SandboxPath.depth("/a/\u{200D}b") == 2)
+        #expect(SandboxPath.parent("/a/\u{200D}b") == "/a")
+    }
+
+    @Test func dotDotIsFoundBehindACombiningMark() {
+        #expect(!SandboxPath.isClean("/mnt/../\u{200D}x"))
+        #expect(SandboxPath.isClean("/mnt/\u{200D}x"))
+    }
+
+    @Test func canonicallyEquivalentSpellingsAreDifferentPaths() {
+        // "é" precomposed and "e" + combining acute are equal as Strings, not as paths.
+        #expect("/caf\u{E9}" == "/cafe\u{301}")
+        #expect(!SandboxPath.same("/caf\u{E9}", "/cafe\u{301}"))
     }
 }

@@ -167,6 +167,25 @@ import Testing
         #expect(openOutput.contains("IS-TTY") && openOutput.contains("GOT:typed:END"), "\(openOutput)")
     }
 
+    @Test("a relay write end left in flight on a unix socket does not keep otk waiting")
+    func relayDoesNotWaitForInFlightWriters() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs Debian's python3 inside the sandbox")
+        // Two datagram socket pairs that hold each other (and stdout/stderr) in flight, then exit:
+        // no process holds the write ends, yet the pipe stays open until the kernel's unix GC runs.
+        let script = """
+            import socket, array, os, time
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM); c, d = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            R = lambda l: [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", l))]
+            a.sendmsg([b"x"], R([1, 2, c.fileno(), a.fileno()])); c.sendmsg([b"y"], R([b.fileno(), d.fileno(), a.fileno()]))
+            print("in flight", flush=True); os._exit(0)
+            """
+        let started = Date()
+        let doc = try inPty(typed: "", [Paths.otk, "sandbox", "run", "--", "/usr/bin/python3", "-c", script])
+        #expect(Date().timeIntervalSince(started) < 10, "otk waited for writers that no longer exist")
+        #expect(doc["exit"] as? Int == 0, "\(doc)")
+        #expect((doc["output"] as? String ?? "").contains("in flight"))
+    }
+
     @Test("--interactive hands the terminal over")
     func interactiveHandsTheTerminalOver() throws {
         let doc = try inPty(typed: "typed-for-the-command", probe(["--interactive"], ["stdin"]))
