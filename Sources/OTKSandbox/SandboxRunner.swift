@@ -30,6 +30,14 @@ public struct SandboxResult: Sendable, Codable {
         public var remedy: String?
         public var step: String?
         public var errno: Int32?
+
+        public init(_ error: OTKError) {
+            kind = error.kind.rawValue
+            message = error.message
+            remedy = error.remedy
+            step = error.step
+            errno = error.errno
+        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -106,33 +114,31 @@ public struct SandboxRunner: Sendable {
                                  hostEnvironment: ProcessInfo.processInfo.environment, identity: workspace.identity,
                                  cleanWorkspace: workspace.temporary)
         let spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
+        var result = SandboxResult(
+            status: 0, exitCode: nil, signal: nil, durationMs: 0,
+            profile: .init(name: loaded.profile.name, sha256: loaded.sha256, sources: loaded.profile.sources),
+            layers: [], workspace: workspace.path, hostUid: workspace.identity.uid, hostGid: workspace.identity.gid,
+            command: options.command, error: nil)
+        // Launched and lost, never spawned, or refused during setup: still one result document, with the error.
+        func failed(_ error: OTKError) -> SandboxRunError {
+            result.status = ExitCodes.code(for: error.kind)
+            result.error = .init(error)
+            return SandboxRunError(error: error, result: result)
+        }
         let outcome: SandboxOutcome
         do {
             outcome = try supervisor.run(spec, withholdTerminal: !options.interactive)
         } catch {
-            // Launched and lost (or never spawned): still one result document, with the error.
-            let result = SandboxResult(
-                status: ExitCodes.code(for: error.kind), exitCode: nil, signal: nil, durationMs: 0,
-                profile: .init(name: loaded.profile.name, sha256: loaded.sha256, sources: loaded.profile.sources),
-                layers: [], workspace: workspace.path, hostUid: workspace.identity.uid, hostGid: workspace.identity.gid,
-                command: options.command,
-                error: .init(kind: error.kind.rawValue, message: error.message, remedy: error.remedy, step: error.step, errno: error.errno))
-            throw SandboxRunError(error: error, result: result)
+            throw failed(error)
         }
-
-        var result = SandboxResult(
-            status: outcome.shellStatus, exitCode: outcome.exitCode, signal: outcome.signal,
-            durationMs: Double(outcome.durationNanoseconds) / 1e6,
-            profile: .init(name: loaded.profile.name, sha256: loaded.sha256, sources: loaded.profile.sources),
-            layers: spec.layers, workspace: workspace.path, hostUid: workspace.identity.uid, hostGid: workspace.identity.gid,
-            command: options.command, error: nil)
+        result.durationMs = Double(outcome.durationNanoseconds) / 1e6
         if let failure = outcome.failure {
-            let error = Diagnosis.explain(failure, command: options.command.first ?? "", host: HostFacts.read())
-            result.error = .init(kind: error.kind.rawValue, message: error.message, remedy: error.remedy, step: error.step, errno: error.errno)
-            result.layers = []
-            result.status = ExitCodes.code(for: error.kind)
-            throw SandboxRunError(error: error, result: result)
+            throw failed(Diagnosis.explain(failure, command: options.command.first ?? "", host: HostFacts.read()))
         }
+        result.status = outcome.shellStatus
+        result.exitCode = outcome.exitCode
+        result.signal = outcome.signal
+        result.layers = spec.layers
         return result
     }
 

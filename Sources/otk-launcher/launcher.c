@@ -528,30 +528,37 @@ static void attach(int mnt_fd, int target_fd, const char *what) {
 }
 
 /*
- * Binds a host path into the new root. The source is opened beneath the old root
- * with RESOLVE_NO_SYMLINKS: otk canonicalized it, so a symlink appearing now means
- * the host path changed between deciding and executing, and the bind is refused.
- * The clone is made read-only (recursively, so submounts of e.g. /usr are too)
- * before it is ever attached: there is no moment when it is writable in the new root.
+ * A detached clone of the host path `path`, opened beneath the old root with
+ * RESOLVE_NO_SYMLINKS: otk canonicalized it, so a symlink appearing now means the host
+ * changed between deciding and executing, and the open fails. `attrs` are set on the clone
+ * (on its submounts too with `recursive`) before it is ever attached: there is no moment
+ * when it is, say, writable in the new root. Returns -1 only for a missing path with
+ * `missing_ok`; fills *st when given.
  */
+static int clone_host_path(int oldroot_fd, const char *path, uint64_t attrs, int recursive, int missing_ok, struct stat *st) {
+    int fd = sys_openat2(oldroot_fd, path[1] ? path + 1 : ".", O_PATH | O_CLOEXEC,
+                         RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+    if (fd < 0) {
+        if (missing_ok && errno == ENOENT) return -1;
+        fail(errno, "cannot open host path `%.150s`", path);
+    }
+    if (st && fstat(fd, st) < 0) fail(errno, "cannot stat host path `%.150s`", path);
+    int tree = sys_open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+    if (tree < 0) fail(errno, "cannot clone the mount of `%.150s`", path);
+    close(fd);
+    if (sys_mount_setattr(tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), attrs) < 0)
+        fail(errno, "cannot set mount flags on the clone of `%.150s`", path);
+    return tree;
+}
+
+/* Binds a host path into the new root, read-only (recursively) or read-write, nosuid and nodev. */
 static void do_bind(int oldroot_fd, int root_fd, const char *src, const char *dst, const char *mode) {
     int ro = !strncmp(mode, "ro", 2), try_only = strstr(mode, "try") != NULL;
-    int src_fd = sys_openat2(oldroot_fd, src[1] ? src + 1 : ".", O_PATH | O_CLOEXEC,
-                             RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
-    if (src_fd < 0) {
-        if (try_only && errno == ENOENT) return;
-        fail(errno, "cannot open bind source `%.150s`", src);
-    }
     struct stat st;
-    if (fstat(src_fd, &st) < 0) fail(errno, "cannot stat bind source `%.150s`", src);
-    int tree = sys_open_tree(src_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
-    if (tree < 0) fail(errno, "cannot clone mount of `%.150s`", src);
-    close(src_fd);
     uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (ro ? MOUNT_ATTR_RDONLY : 0);
-    if (sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, attrs) < 0)
-        fail(errno, "cannot make bind of `%.150s` %s,nosuid,nodev", src, ro ? "read-only" : "read-write");
-    int target = open_mountpoint(root_fd, dst, S_ISDIR(st.st_mode), 0755);
-    attach(tree, target, dst);
+    int tree = clone_host_path(oldroot_fd, src, attrs, 1, try_only, &st);
+    if (tree < 0) return;
+    attach(tree, open_mountpoint(root_fd, dst, S_ISDIR(st.st_mode), 0755), dst);
 }
 
 /*
@@ -602,13 +609,7 @@ static void do_mask(int oldroot_fd, int root_fd, const char *path) {
         int mnt = new_fs("tmpfs", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, path);
         attach(mnt, fd, path);
     } else {
-        int null_fd = sys_openat2(oldroot_fd, "dev/null", O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
-        if (null_fd < 0) fail(errno, "cannot open the host's /dev/null to mask `%.150s`", path);
-        int tree = sys_open_tree(null_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-        if (tree < 0) fail(errno, "cannot clone /dev/null to mask `%.150s`", path);
-        close(null_fd);
-        if (sys_mount_setattr(tree, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) < 0)
-            fail(errno, "cannot make the mask of `%.150s` read-only", path);
+        int tree = clone_host_path(oldroot_fd, "/dev/null", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, NULL);
         attach(tree, fd, path);
     }
 }
@@ -636,15 +637,9 @@ static void do_dev(int oldroot_fd, int root_fd, const char *dst) {
     do_fs(root_fd, "tmpfs", dst, opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
         char host[32];
-        snprintf(host, sizeof host, "dev/%s", nodes[i]);
-        int src = sys_openat2(oldroot_fd, host, O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH);
-        if (src < 0) fail(errno, "cannot open the host's /%s", host);
-        int tree = sys_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-        if (tree < 0) fail(errno, "cannot clone the host's /%s", host);
-        close(src);
+        snprintf(host, sizeof host, "/dev/%s", nodes[i]);
         /* nodev would make the node useless; nosuid and noexec cost nothing. */
-        if (sys_mount_setattr(tree, "", AT_EMPTY_PATH, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) < 0)
-            fail(errno, "cannot set flags on /%s", host);
+        int tree = clone_host_path(oldroot_fd, host, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, NULL);
         snprintf(path, sizeof path, "%s/%s", dst, nodes[i]);
         attach(tree, open_mountpoint(root_fd, path, 0, 0), path);
     }

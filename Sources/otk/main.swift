@@ -37,6 +37,10 @@ func printResult(_ result: SandboxResult) {
     print("\n" + jsonString(result))
 }
 
+func printWarnings(_ result: SandboxResult) {
+    for warning in result.warnings { FileHandle.standardError.write(Data("otk: warning: \(warning)\n".utf8)) }
+}
+
 func loader() -> ProfileLoader {
     ProfileLoader(searchPath: ProfileLoader.defaultSearchPath())
 }
@@ -118,7 +122,7 @@ struct Sandbox: ParsableCommand {
             let options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env, interactive: interactive)
             do {
                 let result = try runner.run(loaded, options)
-                for warning in result.warnings { FileHandle.standardError.write(Data("otk: warning: \(warning)\n".utf8)) }
+                printWarnings(result)
                 if ProcessInfo.processInfo.environment["OTK_TIMING"] == "1" {
                     let ms = { (a: UInt64, b: UInt64) in String(format: "%.2f", Double(b - a) / 1e6) }
                     FileHandle.standardError.write(Data("otk timing: profile \(ms(entered, profileLoaded)) ms, run \(ms(profileLoaded, DispatchTime.now().uptimeNanoseconds)) ms (launcher \(String(format: "%.2f", result.durationMs)) ms)\n".utf8))
@@ -126,7 +130,7 @@ struct Sandbox: ParsableCommand {
                 if json { printResult(result) }
                 if result.status != 0 { throw ExitCode(result.status) }
             } catch let failure as SandboxRunError {
-                for warning in failure.result.warnings { FileHandle.standardError.write(Data("otk: warning: \(warning)\n".utf8)) }
+                printWarnings(failure.result)
                 if json { printResult(failure.result) }
                 throw fail(failure.error)
             } catch let error as OTKError {
