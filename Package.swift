@@ -24,7 +24,9 @@ let package = Package(
         ]),
         // The supervisor: host facts, launch spec, spawning otk-launcher, doctor.
         .target(name: "COTKSystem"),
-        .target(name: "OTKSandbox", dependencies: ["OTKModel", "OTKConfig", "COTKSystem"]),
+        // libseccomp compiles the seccomp policy into BPF in the supervisor.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .target(name: "OTKSandbox", dependencies: ["OTKModel", "OTKConfig", "COTKSystem", "CSeccomp"]),
         .executableTarget(name: "otk", dependencies: [
             "OTKModel", "OTKConfig", "OTKSandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

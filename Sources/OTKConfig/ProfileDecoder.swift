@@ -7,7 +7,7 @@ enum ProfileDecoder {
 
     static func decode(_ config: LayeredConfig, name: String) throws(OTKError) -> Profile {
         let top = ConfigReader(config)
-        try top.requireOnly(["schema", "description", "extends", "namespaces", "identity", "filesystem", "network", "env"])
+        try top.requireOnly(["schema", "description", "extends", "namespaces", "identity", "filesystem", "network", "env", "seccomp", "landlock"])
         // Every file in the chain states its schema, so an old file cannot be read under new rules.
         for layer in config.layers {
             let reader = ConfigReader(LayeredConfig(layers: [layer]))
@@ -23,6 +23,8 @@ enum ProfileDecoder {
         let identity = try decodeIdentity(top)
         let filesystem = try decodeFilesystem(top)
         let environment = try decodeEnvironment(top)
+        let seccomp = try decodeSeccomp(top)
+        let landlock = try decodeLandlock(top, filesystem: filesystem)
 
         // Combinations that cannot work are refused here, not discovered halfway through a launch.
         if network != .host && !namespaces.contains(.net) {
@@ -39,7 +41,86 @@ enum ProfileDecoder {
             identity: identity,
             filesystem: filesystem,
             network: network,
-            environment: environment)
+            environment: environment,
+            seccomp: seccomp,
+            landlock: landlock)
+    }
+
+    private static func decodeSeccomp(_ top: ConfigReader) throws(OTKError) -> SeccompSettings {
+        var settings = SeccompSettings()
+        guard let r = try top.sub("seccomp") else { return settings }
+        try r.requireOnly(["enabled", "import", "action", "allow", "deny"])
+        if let on = try r.bool("enabled") { settings.enabled = on }
+        if let path = try r.string("import") {
+            guard !path.isEmpty, !path.contains("\0") else { throw r.error("import", "expected the path of a Docker/OCI seccomp JSON file") }
+            // Relative to the profile file that says it, like `extends`.
+            let base = r.config.definingFile(of: r.path + ["import"]) ?? ""
+            settings.importPath = path.hasPrefix("/") ? path : SandboxPath.parent(base) + "/" + path
+        }
+        if let action = try r.string("action") {
+            guard let parsed = SeccompSettings.DefaultAction(rawValue: action) else {
+                throw r.error("action", "`\(action)` is not one of \(SeccompSettings.DefaultAction.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            settings.action = parsed
+        }
+        settings.allow = try syscallNames(r, "allow")
+        settings.deny = try syscallNames(r, "deny")
+        if let both = settings.allow.first(where: { a in settings.deny.contains { $0.name == a.name } }) {
+            throw OTKError(.badInput, "`seccomp`: `\(both.name)` is in both `allow` and `deny`", location: both.location)
+        }
+        return settings
+    }
+
+    /// Syscall names as the kernel spells them; whether the kernel has each is checked when the filter is compiled.
+    private static func syscallNames(_ r: ConfigReader, _ key: String) throws(OTKError) -> [SeccompName] {
+        var out: [SeccompName] = []
+        for name in try r.strings(key) ?? [] {
+            let ok = !name.isEmpty && name.utf8.count <= 64
+                && name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }
+            guard ok else { throw r.error(key, "`\(name)` is not a system call name (lower-case letters, digits, `_`)", element: name) }
+            guard !out.contains(where: { $0.name == name }) else { throw r.error(key, "`\(name)` is listed twice", element: name) }
+            out.append(SeccompName(name, location: r.config.location(of: r.path + [key], element: name)))
+        }
+        return out
+    }
+
+    private static func decodeLandlock(_ top: ConfigReader, filesystem fs: Profile.Filesystem) throws(OTKError) -> LandlockSettings {
+        var settings = LandlockSettings()
+        guard let r = try top.sub("landlock") else { return settings }
+        try r.requireOnly(["enforce", "min_abi", "writable", "connect_tcp", "bind_tcp"])
+        if let enforce = try r.string("enforce") {
+            guard let parsed = LandlockSettings.Enforcement(rawValue: enforce) else {
+                throw r.error("enforce", "`\(enforce)` is not one of \(LandlockSettings.Enforcement.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            settings.enforce = parsed
+        }
+        if let abi = try r.integer("min_abi", in: 1...64) { settings.minimumABI = abi }
+        if let paths = try r.strings("writable") {
+            let writableMounts = [fs.workspace] + fs.readWrite.map(\.target) + fs.tmpfs.map(\.path)
+            for path in paths {
+                guard SandboxPath.isClean(path) else { throw r.error("writable", "`\(path)` is not a clean absolute path", element: path) }
+                // Landlock can only narrow what the mounts allow: a path outside them would be a promise it cannot keep.
+                guard writableMounts.contains(where: { SandboxPath.isWithin(path, $0) }) else {
+                    throw r.error("writable", "`\(path)` is not inside a writable mount (the workspace, `read_write` or `tmpfs`)", element: path)
+                }
+            }
+            settings.writable = paths
+        }
+        settings.connectTCP = try ports(r, "connect_tcp")
+        settings.bindTCP = try ports(r, "bind_tcp")
+        return settings
+    }
+
+    private static func ports(_ r: ConfigReader, _ key: String) throws(OTKError) -> [UInt16]? {
+        guard let items = try r.array(key) else { return nil }
+        var out: [UInt16] = []
+        for item in items {
+            guard case .integer(let port) = item, (0...65535).contains(port) else {
+                throw r.error(key, "expected TCP port numbers (0-65535), found \(item.typeName == "integer" ? "an out-of-range port" : item.typeName)")
+            }
+            out.append(UInt16(port))
+        }
+        return out
     }
 
     private static func decodeNamespaces(_ top: ConfigReader) throws(OTKError) -> Set<NamespaceKind> {

@@ -24,6 +24,14 @@ public enum LaunchOperation: Sendable, Hashable {
     case cwd(String)
     /// Emptied by the sandbox's init, as the sandbox user, once the command has ended.
     case clean(String)
+    /// Load the seccomp programs passed on the launcher's fourth fd, last before execve.
+    case seccomp
+    /// A Landlock ruleset handling these access rights (filesystem, TCP, scopes), applied before seccomp.
+    case landlock(fs: UInt64, net: UInt64, scoped: UInt64)
+    /// Access granted beneath a sandbox path; `optional`: skip it when the path does not exist.
+    case landlockPath(access: UInt64, path: String, optional: Bool)
+    /// TCP access (bind, connect) granted for one port.
+    case landlockPort(access: UInt64, port: UInt16)
 
     var tokens: [String] {
         switch self {
@@ -49,9 +57,15 @@ public enum LaunchOperation: Sendable, Hashable {
         case .arg(let a): return ["arg", a]
         case .cwd(let c): return ["cwd", c]
         case .clean(let p): return ["clean", p]
+        case .seccomp: return ["seccomp"]
+        case .landlock(let fs, let net, let scoped): return ["landlock", hex(fs), hex(net), hex(scoped)]
+        case .landlockPath(let access, let path, let optional): return ["landlock-path", hex(access), path, optional ? "try" : "must"]
+        case .landlockPort(let access, let port): return ["landlock-port", hex(access), String(port)]
         }
     }
 }
+
+private func hex(_ v: UInt64) -> String { String(v, radix: 16) }
 
 /// A flat, validated description of one sandbox launch: everything otk-launcher
 /// needs, nothing it has to decide.
@@ -59,10 +73,16 @@ public struct LaunchSpec: Sendable, Hashable {
     public var operations: [LaunchOperation]
     /// The isolation layers this spec applies, for the result document.
     public var layers: [String]
+    /// What a best-effort layer could not do on this host, for the result document.
+    public var warnings: [String]
+    /// The compiled seccomp programs (the launcher's wire form) when the spec has `.seccomp`.
+    public var seccompProgram: [UInt8]?
 
-    public init(operations: [LaunchOperation], layers: [String]) {
+    public init(operations: [LaunchOperation], layers: [String], warnings: [String] = [], seccompProgram: [UInt8]? = nil) {
         self.operations = operations
         self.layers = layers
+        self.warnings = warnings
+        self.seccompProgram = seccompProgram
     }
 
     /// The wire form: NUL-terminated tokens, "otk-spec-1", the operations, "end".

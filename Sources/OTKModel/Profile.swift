@@ -136,9 +136,12 @@ public struct Profile: Sendable, Hashable, Codable {
     public var filesystem: Filesystem
     public var network: NetworkMode
     public var environment: Environment
+    public var seccomp: SeccompSettings
+    public var landlock: LandlockSettings
 
     public init(name: String, description: String, sources: [String], namespaces: Set<NamespaceKind>,
-                identity: Identity, filesystem: Filesystem, network: NetworkMode, environment: Environment) {
+                identity: Identity, filesystem: Filesystem, network: NetworkMode, environment: Environment,
+                seccomp: SeccompSettings = SeccompSettings(), landlock: LandlockSettings = LandlockSettings()) {
         self.name = name
         self.description = description
         self.sources = sources
@@ -147,5 +150,7 @@ public struct Profile: Sendable, Hashable, Codable {
         self.filesystem = filesystem
         self.network = network
         self.environment = environment
+        self.seccomp = seccomp
+        self.landlock = landlock
     }
 }

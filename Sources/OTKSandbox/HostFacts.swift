@@ -19,10 +19,7 @@ public struct HostFacts: Sendable {
         func int(_ path: String) -> Int? {
             (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
-        let abi = cotk_landlock_abi()
-        let reason: String? = abi >= 0 ? nil : (-abi == Int(EOPNOTSUPP) ? "Landlock is built in but disabled (add `landlock` to the lsm= boot parameter)"
-                                                  : -abi == Int(ENOSYS) ? "this kernel has no Landlock (needs Linux 5.13+ with CONFIG_SECURITY_LANDLOCK)"
-                                                  : String(cString: strerror(Int32(-abi))))
+        let landlock = landlock()
         var uts = utsname()
         uname(&uts)
         let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -32,9 +29,19 @@ public struct HostFacts: Sendable {
             apparmorRestrictsUserns: int("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
             cgroup: CgroupLayout.detect(mountinfo: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""),
             seccompAvailable: cotk_seccomp_mode() >= 0,
-            landlockABI: abi >= 0 ? Int(abi) : nil,
-            landlockReason: reason,
+            landlockABI: landlock.abi,
+            landlockReason: landlock.reason,
             kernelRelease: release)
+    }
+
+    /// The kernel's Landlock ABI, or nil and why there is none. One syscall: cheap enough for every launch.
+    public static func landlock() -> (abi: Int?, reason: String?) {
+        let abi = cotk_landlock_abi()
+        if abi >= 0 { return (Int(abi), nil) }
+        let reason = -abi == Int(EOPNOTSUPP) ? "Landlock is built in but disabled (add `landlock` to the lsm= boot parameter)"
+            : -abi == Int(ENOSYS) ? "this kernel has no Landlock (needs Linux 5.13+ with CONFIG_SECURITY_LANDLOCK)"
+            : String(cString: strerror(Int32(-abi)))
+        return (nil, reason)
     }
 
     /// Why user namespaces are refused and what to do, from the sysctls that commonly cause it.

@@ -45,11 +45,16 @@ public struct RunRequest: Sendable {
     public var identity: HostIdentity
     /// A temporary workspace: the sandbox's init empties it when the command ends.
     public var cleanWorkspace: Bool
+    /// The host's Landlock ABI (nil: none), and why there is none.
+    public var landlockABI: Int?
+    public var landlockUnavailableReason: String?
 
     public init(command: [String], workspace: String, extraBinds: [(bind: BindMount, readOnly: Bool)] = [],
                 extraEnvironment: [(String, String)] = [], hostEnvironment: [String: String] = [:], identity: HostIdentity,
-                cleanWorkspace: Bool = false) {
+                cleanWorkspace: Bool = false, landlockABI: Int? = nil, landlockUnavailableReason: String? = nil) {
         self.cleanWorkspace = cleanWorkspace
+        self.landlockABI = landlockABI
+        self.landlockUnavailableReason = landlockUnavailableReason
         self.command = command
         self.workspace = workspace
         self.extraBinds = extraBinds
@@ -154,7 +159,31 @@ public struct LaunchSpecBuilder: Sendable {
         ops.append(.cwd(profile.filesystem.workspace))
         if request.cleanWorkspace { ops.append(.clean(profile.filesystem.workspace)) }
         layers += ["capabilities-dropped", "no-new-privs", "new-session"]
-        return LaunchSpec(operations: ops, layers: layers)
+
+        let landlock = try Landlock.plan(profile.landlock, areas: landlockAreas(ordered, rootWritable: !profile.filesystem.rootReadOnly),
+                                         etcFiles: profile.filesystem.etcFiles, network: profile.network,
+                                         abi: request.landlockABI, unavailableReason: request.landlockUnavailableReason)
+        ops += landlock.operations
+        layers += landlock.layers
+        if profile.seccomp.enabled {
+            ops.append(.seccomp)
+            layers.append("seccomp")
+        }
+        return LaunchSpec(operations: ops, layers: layers, warnings: landlock.warnings)
+    }
+
+    private func landlockAreas(_ placements: [Placement], rootWritable: Bool) -> [Landlock.Area] {
+        var areas: [Landlock.Area] = rootWritable ? [.writable("/")] : []
+        for p in placements {
+            switch p {
+            case .bind(_, let t, let ro, _): areas.append(ro ? .readOnly(t) : .writable(t))
+            case .tmpfs(let t): areas.append(.writable(t.path))
+            case .proc: areas.append(.proc("/proc"))
+            case .dev: areas.append(.dev("/dev"))
+            case .symlink: break
+            }
+        }
+        return areas
     }
 
     private func placements(profile: Profile, request: RunRequest) throws(OTKError) -> [Placement] {

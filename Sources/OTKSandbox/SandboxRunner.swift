@@ -101,6 +101,7 @@ public struct SandboxRunner: Sendable {
     }
 
     private func launch(_ loaded: LoadedProfile, _ options: RunOptions, in workspace: Workspace) throws -> SandboxResult {
+        let landlock = HostFacts.landlock()
         var binds: [(bind: BindMount, readOnly: Bool)] = []
         for b in options.binds {
             let real = try Self.resolveRefusingWorkspaceSymlinks(b.source, workspace: workspace.path, host: host)
@@ -112,13 +113,18 @@ public struct SandboxRunner: Sendable {
         let request = RunRequest(command: options.command, workspace: workspace.path, extraBinds: binds,
                                  extraEnvironment: options.environment,
                                  hostEnvironment: ProcessInfo.processInfo.environment, identity: workspace.identity,
-                                 cleanWorkspace: workspace.temporary)
-        let spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
+                                 cleanWorkspace: workspace.temporary, landlockABI: landlock.abi,
+                                 landlockUnavailableReason: landlock.reason)
+        var spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
+        if spec.operations.contains(.seccomp), let policy = SeccompResolver.policy(loaded.profile.seccomp) {
+            spec.seccompProgram = try SeccompCompiler.compile(policy).wire
+        }
         var result = SandboxResult(
             status: 0, exitCode: nil, signal: nil, durationMs: 0,
             profile: .init(name: loaded.profile.name, sha256: loaded.sha256, sources: loaded.profile.sources),
             layers: [], workspace: workspace.path, hostUid: workspace.identity.uid, hostGid: workspace.identity.gid,
             command: options.command, error: nil)
+        result.warnings = spec.warnings
         // Launched and lost, never spawned, or refused during setup: still one result document, with the error.
         func failed(_ error: OTKError) -> SandboxRunError {
             result.status = ExitCodes.code(for: error.kind)

@@ -59,13 +59,26 @@ public struct Supervisor: Sendable {
         let written = bytes.withUnsafeBytes { write(specFD, $0.baseAddress, $0.count) }
         guard written == bytes.count else { throw Self.systemError("write launch spec", Glibc.errno) }
 
+        // The compiled seccomp programs travel on a memfd of their own (binary, unlike the spec).
+        var seccompFD: Int32 = -1
+        if spec.operations.contains(.seccomp) {
+            guard let program = spec.seccompProgram, !program.isEmpty else {
+                throw OTKError(.internalError, "the launch asks for a seccomp filter but none was compiled")
+            }
+            seccompFD = cotk_memfd("otk-seccomp")
+            guard seccompFD >= 0 else { throw Self.systemError("memfd_create", Glibc.errno) }
+            let n = program.withUnsafeBytes { write(seccompFD, $0.baseAddress, $0.count) }
+            guard n == program.count else { close(seccompFD); throw Self.systemError("write seccomp program", Glibc.errno) }
+        }
+        defer { if seccompFD >= 0 { close(seccompFD) } }
+
         var status: [Int32] = [-1, -1]
         var lifeline: [Int32] = [-1, -1]
         guard cotk_pipe_cloexec(&status) == 0, cotk_pipe_cloexec(&lifeline) == 0 else {
             throw Self.systemError("pipe2", Glibc.errno)
         }
         // Moved above 10 first so that placing them on fds 3, 4, 5 cannot overwrite one another.
-        var childFDs = [specFD, status[1], lifeline[0]].map { cotk_dup_cloexec($0, 10) }
+        var childFDs = ([specFD, status[1], lifeline[0]] + (seccompFD >= 0 ? [seccompFD] : [])).map { cotk_dup_cloexec($0, 10) }
         defer {
             for fd in childFDs where fd >= 0 { close(fd) }
             close(status[0]); close(lifeline[1])
@@ -99,7 +112,7 @@ public struct Supervisor: Sendable {
 
         let start = DispatchTime.now().uptimeNanoseconds
         var pid: pid_t = 0
-        let argv = [launcherPath, "3", "4", "5"]
+        let argv = [launcherPath, "3", "4", "5"] + (seccompFD >= 0 ? ["6"] : [])
         let rc = Self.withCStrings(argv) { cargv in
             var envp: [UnsafeMutablePointer<CChar>?] = [nil]
             return childFDs.withUnsafeBufferPointer { fds in

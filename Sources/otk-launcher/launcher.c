@@ -4,12 +4,15 @@
  * The Swift supervisor (otk) decides everything: it turns a profile into a flat
  * list of operations (the "launch spec"), and spawns this program with
  *
- *     otk-launcher SPEC_FD STATUS_FD LIFELINE_FD
+ *     otk-launcher SPEC_FD STATUS_FD LIFELINE_FD [SECCOMP_FD]
  *
  *   SPEC_FD      a memfd holding the spec: NUL-separated tokens, see parse_spec()
  *   STATUS_FD    the write end of a pipe; every record written is `struct otk_record`
  *   LIFELINE_FD  the read end of a pipe whose write end only otk holds: EOF means
  *                otk is gone, and then the whole sandbox is killed
+ *   SECCOMP_FD   (with the spec's `seccomp` operation) a memfd holding the seccomp
+ *                programs otk compiled: for each, a little-endian u32 instruction
+ *                count and then the `struct sock_filter` array; loaded in order
  *
  * This program makes no policy decisions; an operation it does not know is an
  * error, never ignored. It runs three processes, each with one job:
@@ -56,8 +59,10 @@
 #include <unistd.h>
 
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/keyctl.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <linux/securebits.h>
 
 /* ---- constants older C libraries lack (values from the kernel UAPI) ---- */
@@ -138,7 +143,8 @@ _Static_assert(sizeof(struct otk_record) == 256, "record size is part of the pro
 enum op_kind {
     OP_NAMESPACE, OP_UID, OP_GID, OP_SETGROUPS, OP_HOSTNAME, OP_LOOPBACK, OP_DENY_USERNS,
     OP_ROOT_SIZE, OP_BIND, OP_TMPFS, OP_PROC, OP_DEV, OP_DIR, OP_SYMLINK, OP_FILE, OP_MASK,
-    OP_READONLY, OP_ROOT_READONLY, OP_ENV, OP_ARG, OP_CWD, OP_CLEAN,
+    OP_READONLY, OP_ROOT_READONLY, OP_ENV, OP_ARG, OP_CWD, OP_CLEAN, OP_SECCOMP, OP_LANDLOCK,
+    OP_LANDLOCK_PATH, OP_LANDLOCK_PORT,
 };
 
 static const struct {
@@ -168,6 +174,10 @@ static const struct {
     {"arg", OP_ARG, 1},
     {"cwd", OP_CWD, 1},
     {"clean", OP_CLEAN, 1},           /* dest: emptied by init, as the sandbox user, when the command ends */
+    {"seccomp", OP_SECCOMP, 0},       /* load the programs on SECCOMP_FD, last before execve */
+    {"landlock", OP_LANDLOCK, 3},     /* hex handled-fs hex handled-net hex scoped */
+    {"landlock-path", OP_LANDLOCK_PATH, 3}, /* hex access, dest, try|must */
+    {"landlock-port", OP_LANDLOCK_PORT, 2}, /* hex access, TCP port */
 };
 
 struct op {
@@ -195,7 +205,20 @@ static struct {
     const char *clean;
     uid_t uid;
     gid_t gid;
+    int seccomp;
+    int landlock;
+    unsigned long long landlock_fs, landlock_net, landlock_scoped;
 } want;
+
+/*
+ * The seccomp programs, read from SECCOMP_FD before clone3 (no allocation after it).
+ * 4096 instructions is the kernel's limit per program; otk sends at most a few.
+ */
+#define SECCOMP_PROGRAMS_MAX 4
+#define SECCOMP_WIRE_MAX (SECCOMP_PROGRAMS_MAX * (4 + BPF_MAXINSNS * sizeof(struct sock_filter)))
+static unsigned char seccomp_wire[SECCOMP_WIRE_MAX] __attribute__((aligned(8)));
+static struct sock_fprog seccomp_programs[SECCOMP_PROGRAMS_MAX];
+static size_t n_seccomp_programs;
 
 static int status_fd = -1;
 
@@ -436,6 +459,24 @@ static void check_spec(void) {
             if (!is_clean_absolute(op->a[0]) || !strcmp(op->a[0], "/")) fail(EINVAL, "clean path `%.150s` is not a clean absolute path below /", op->a[0]);
             want.clean = op->a[0];
             break;
+        case OP_SECCOMP: want.seccomp = 1; break;
+        case OP_LANDLOCK:
+            if (want.landlock || parse_uint(op->a[0], ~0ull, &want.landlock_fs, 16) || parse_uint(op->a[1], ~0ull, &want.landlock_net, 16)
+                || parse_uint(op->a[2], ~0ull, &want.landlock_scoped, 16) || !want.landlock_fs)
+                fail(EINVAL, "bad landlock ruleset");
+            want.landlock = 1;
+            break;
+        case OP_LANDLOCK_PATH:
+            if (!want.landlock) fail(EINVAL, "landlock-path before landlock");
+            if (parse_uint(op->a[0], ~0ull, &v, 16) || (v & ~want.landlock_fs)) fail(EINVAL, "bad landlock access for `%.150s`", op->a[1]);
+            if (!is_clean_absolute(op->a[1])) fail(EINVAL, "landlock path `%.150s` is not a clean absolute path", op->a[1]);
+            if (strcmp(op->a[2], "try") && strcmp(op->a[2], "must")) fail(EINVAL, "landlock-path takes try or must");
+            break;
+        case OP_LANDLOCK_PORT:
+            if (!want.landlock) fail(EINVAL, "landlock-port before landlock");
+            if (parse_uint(op->a[0], ~0ull, &v, 16) || !v || (v & ~want.landlock_net) || parse_uint(op->a[1], 65535, &v, 10))
+                fail(EINVAL, "bad landlock port rule `%.32s`", op->a[1]);
+            break;
         }
     }
     /* The launcher builds a private root, so these two are not optional. */
@@ -449,6 +490,34 @@ static void check_spec(void) {
     if (!want.cwd) want.cwd = "/";
     argv_out[n_args] = NULL;
     envp_out[n_env] = NULL;
+}
+
+/* Reads and checks the seccomp programs; the kernel checks each program itself when it is loaded. */
+static void read_seccomp(int fd) {
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = pread(fd, seccomp_wire + len, sizeof seccomp_wire - len, (off_t)len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail(errno, "cannot read the seccomp programs");
+        if (n == 0) break;
+        len += (size_t)n;
+        if (len == sizeof seccomp_wire) fail(EFBIG, "seccomp programs larger than %zu bytes", sizeof seccomp_wire);
+    }
+    size_t off = 0;
+    while (off < len) {
+        if (n_seccomp_programs == SECCOMP_PROGRAMS_MAX) fail(E2BIG, "more than %d seccomp programs", SECCOMP_PROGRAMS_MAX);
+        if (len - off < 4) fail(EINVAL, "truncated seccomp program header");
+        uint32_t count = (uint32_t)seccomp_wire[off] | (uint32_t)seccomp_wire[off + 1] << 8
+                         | (uint32_t)seccomp_wire[off + 2] << 16 | (uint32_t)seccomp_wire[off + 3] << 24;
+        off += 4;
+        if (count == 0 || count > BPF_MAXINSNS || (len - off) / sizeof(struct sock_filter) < count)
+            fail(EINVAL, "seccomp program %zu has a bad length (%u instructions)", n_seccomp_programs + 1, count);
+        seccomp_programs[n_seccomp_programs].len = (unsigned short)count;
+        seccomp_programs[n_seccomp_programs].filter = (struct sock_filter *)(void *)(seccomp_wire + off);
+        n_seccomp_programs++;
+        off += count * sizeof(struct sock_filter);
+    }
+    if (n_seccomp_programs == 0) fail(EINVAL, "the spec asks for seccomp but no program was passed");
 }
 
 /* ---- signal forwarding in the monitor ---- */
@@ -793,6 +862,83 @@ static void drop_privileges(void) {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(errno, "cannot set no_new_privs");
 }
 
+/* ---- the payload's last two layers: Landlock, then seccomp ---- */
+
+/* Landlock's UAPI (linux/landlock.h), which glibc 2.36's headers stop short of. */
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_add_rule 445
+#define SYS_landlock_restrict_self 446
+#endif
+struct otk_landlock_ruleset_attr {
+    uint64_t handled_access_fs;
+    uint64_t handled_access_net; /* ABI 4 */
+    uint64_t scoped;             /* ABI 6 */
+};
+struct otk_landlock_path_beneath_attr {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+struct otk_landlock_net_port_attr {
+    uint64_t allowed_access;
+    uint64_t port;
+};
+#define OTK_LANDLOCK_RULE_PATH_BENEATH 1
+#define OTK_LANDLOCK_RULE_NET_PORT 2
+/* The rights that apply to a file (not a directory): execute, write, read, truncate, ioctl on devices. */
+#define OTK_LANDLOCK_FILE_RIGHTS ((1ull << 0) | (1ull << 1) | (1ull << 2) | (1ull << 14) | (1ull << 15))
+
+/*
+ * After pivot_root, so that rules name the sandbox's own inodes; in the payload, so that init
+ * (which must signal and clean up everything) is outside the domain. Every path is opened
+ * without following symlinks: a rule must land on the mount otk made, not where a link points.
+ */
+static void apply_landlock(void) {
+    current_step = "landlock";
+    /* Sized for ABI 6; an older kernel accepts the larger struct as long as the fields it lacks are zero. */
+    struct otk_landlock_ruleset_attr attr = {want.landlock_fs, want.landlock_net, want.landlock_scoped};
+    int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+    if (ruleset < 0)
+        fail(errno, "cannot create the Landlock ruleset (fs %llx, net %llx, scoped %llx)", (unsigned long long)want.landlock_fs,
+             (unsigned long long)want.landlock_net, (unsigned long long)want.landlock_scoped);
+    for (size_t i = 0; i < n_ops; i++) {
+        struct op *op = &ops[i];
+        if (op->kind == OP_LANDLOCK_PATH) {
+            current_step = "landlock-path";
+            uint64_t access = strtoull(op->a[0], NULL, 16);
+            int fd = sys_openat2(AT_FDCWD, op->a[1], O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+            if (fd < 0) {
+                if (errno == ENOENT && !strcmp(op->a[2], "try")) continue;
+                fail(errno, "cannot open `%.150s` for its Landlock rule", op->a[1]);
+            }
+            struct stat st;
+            if (fstat(fd, &st) < 0) fail(errno, "cannot stat `%.150s`", op->a[1]);
+            if (!S_ISDIR(st.st_mode)) access &= OTK_LANDLOCK_FILE_RIGHTS;
+            struct otk_landlock_path_beneath_attr rule = {.allowed_access = access, .parent_fd = fd};
+            if (access && syscall(SYS_landlock_add_rule, ruleset, OTK_LANDLOCK_RULE_PATH_BENEATH, &rule, 0) < 0)
+                fail(errno, "cannot add the Landlock rule for `%.150s`", op->a[1]);
+            close(fd);
+        } else if (op->kind == OP_LANDLOCK_PORT) {
+            current_step = "landlock-port";
+            struct otk_landlock_net_port_attr rule = {.allowed_access = strtoull(op->a[0], NULL, 16), .port = strtoull(op->a[1], NULL, 10)};
+            if (syscall(SYS_landlock_add_rule, ruleset, OTK_LANDLOCK_RULE_NET_PORT, &rule, 0) < 0)
+                fail(errno, "cannot add the Landlock rule for TCP port %.8s", op->a[1]);
+        }
+    }
+    /* no_new_privs is already set (init, before the fork), as landlock_restrict_self requires. */
+    current_step = "landlock-restrict";
+    if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0) fail(errno, "the kernel did not enforce the Landlock ruleset");
+    close(ruleset);
+}
+
+/* Last before execve: from here on only what the filter allows, and execve is among it. */
+static void apply_seccomp(void) {
+    current_step = "seccomp";
+    for (size_t i = 0; i < n_seccomp_programs; i++)
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &seccomp_programs[i]) < 0)
+            fail(errno, "the kernel refused seccomp program %zu of %zu", i + 1, n_seccomp_programs);
+}
+
 /* ---- init: pid 1 of the sandbox ---- */
 
 static volatile sig_atomic_t pending_signals[65];
@@ -856,6 +1002,8 @@ __attribute__((noreturn)) static void payload(int lifeline_fd, int sync_fd) {
     /* A new session has no controlling terminal, so TIOCSTI cannot push keystrokes into the host's. */
     current_step = "setsid";
     if (setsid() < 0) fail(errno, "setsid");
+    if (want.landlock) apply_landlock();
+    if (want.seccomp) apply_seccomp();
     exec_payload();
 }
 
@@ -1097,23 +1245,24 @@ static int parse_fd(const char *s) {
 
 int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "--check")) return check_namespaces();
-    if (argc != 4) {
-        dprintf(2, "usage: otk-launcher SPEC_FD STATUS_FD LIFELINE_FD (spawned by otk, not run by hand)\n");
+    if (argc != 4 && argc != 5) {
+        dprintf(2, "usage: otk-launcher SPEC_FD STATUS_FD LIFELINE_FD [SECCOMP_FD] (spawned by otk, not run by hand)\n");
         return 2;
     }
-    int spec_fd = parse_fd(argv[1]), lifeline_fd = parse_fd(argv[3]);
+    int spec_fd = parse_fd(argv[1]), lifeline_fd = parse_fd(argv[3]), seccomp_fd = argc == 5 ? parse_fd(argv[4]) : INT_MAX;
     status_fd = parse_fd(argv[2]);
-    if (spec_fd < 3 || status_fd < 3 || lifeline_fd < 3) {
+    if (spec_fd < 3 || status_fd < 3 || lifeline_fd < 3 || seccomp_fd < 3) {
         status_fd = -1;
         fail(EBADF, "bad file descriptor arguments");
     }
     /* Whatever else otk's caller left open is not ours to keep, in any process of the sandbox. */
-    int keep[3] = {spec_fd, status_fd, lifeline_fd};
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2 - i; j++)
+    int n_keep = argc - 1;
+    int keep[4] = {spec_fd, status_fd, lifeline_fd, seccomp_fd};
+    for (int i = 0; i < n_keep - 1; i++)
+        for (int j = 0; j < n_keep - 1 - i; j++)
             if (keep[j] > keep[j + 1]) { int t = keep[j]; keep[j] = keep[j + 1]; keep[j + 1] = t; }
     unsigned from = 3;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n_keep; i++) {
         if ((unsigned)keep[i] > from) sys_close_range(from, (unsigned)keep[i] - 1);
         from = (unsigned)keep[i] + 1;
     }
@@ -1126,6 +1275,13 @@ int main(int argc, char **argv) {
     parse_spec(spec_fd);
     check_spec();
     close(spec_fd);
+    /* A filter asked for and not given (or given and not asked for) is a broken launch, never a weaker one. */
+    if (want.seccomp != (argc == 5)) fail(EINVAL, want.seccomp ? "the spec asks for seccomp but no program fd was passed" : "a seccomp fd was passed but the spec does not load it");
+    if (want.seccomp) {
+        current_step = "seccomp-read";
+        read_seccomp(seccomp_fd);
+        close(seccomp_fd);
+    }
 
     /* Host root's supplementary groups (gid 0 among them) must not follow it into the sandbox. */
     current_step = "clear-groups";
