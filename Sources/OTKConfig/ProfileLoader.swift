@@ -91,7 +91,13 @@ public struct ProfileLoader: Sendable {
             }
         }
         let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        let profile = try ProfileDecoder.decode(LayeredConfig(layers: chain), name: name)
+        var profile = try ProfileDecoder.decode(LayeredConfig(layers: chain), name: name)
+        if let path = profile.seccomp.importPath {
+            let resolved = URL(fileURLWithPath: path).standardizedFileURL.path
+            profile.seccomp.importPath = resolved
+            let location = LayeredConfig(layers: chain).location(of: ["seccomp", "import"])
+            profile.seccomp.imported = try Self.importSeccomp(resolved, referencedAt: location)
+        }
         return LoadedProfile(profile: profile, sha256: try Self.hash(profile))
     }
 
@@ -148,6 +154,36 @@ public struct ProfileLoader: Sendable {
                        remedy: known.isEmpty ? "searched \(searchPath.joined(separator: ":")); set OTK_PROFILE_PATH" : "known profiles: \(known)")
     }
 
+    /// The host facts a Docker profile's `includes`/`excludes` are decided on.
+    public static var hostArchitecture: String {
+        #if arch(x86_64)
+        return "x86_64"
+        #elseif arch(arm64)
+        return "aarch64"
+        #else
+        return "unsupported"
+        #endif
+    }
+
+    public static var hostKernel: (Int, Int) {
+        var uts = utsname()
+        uname(&uts)
+        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        return (numbers.first ?? 0, numbers.count > 1 ? numbers[1] : 0)
+    }
+
+    private static func importSeccomp(_ path: String, referencedAt location: SourceLocation?) throws(OTKError) -> SeccompPolicy {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw OTKError(.badInput, "`seccomp.import`: cannot read the seccomp profile `\(path)`", remedy: "the path is relative to the profile file that names it", location: location)
+        }
+        if let size = attributes?[.size] as? Int, size > DockerSeccomp.maximumSize || data.count > DockerSeccomp.maximumSize {
+            throw OTKError(.badInput, "seccomp profile is larger than \(DockerSeccomp.maximumSize) bytes", location: SourceLocation(file: path, line: nil))
+        }
+        return try DockerSeccomp.parse(Array(data), file: path, arch: hostArchitecture, kernel: hostKernel)
+    }
+
     private static func read(_ path: String) throws(OTKError) -> String {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         if let size = attributes?[.size] as? Int, size > ConfigDocument.maximumSize {
@@ -184,8 +220,45 @@ enum CanonicalJSON {
             ("identity", object([("gid", String(p.identity.gid)), ("hostname", string(p.identity.hostname)),
                                  ("uid", String(p.identity.uid)), ("userName", string(p.identity.userName))])),
             ("name", string(p.name)),
+            ("landlock", landlock(p.landlock)),
+            ("name", string(p.name)),
             ("namespaces", array(p.namespaces.sorted().map { string($0.rawValue) })),
             ("network", string(p.network.rawValue)),
+            ("seccomp", seccomp(p.seccomp)),
+        ])
+    }
+
+    private static func landlock(_ l: LandlockSettings) -> String {
+        object([
+            ("bindTCP", l.bindTCP.map { array($0.map { String($0) }) } ?? "null"),
+            ("connectTCP", l.connectTCP.map { array($0.map { String($0) }) } ?? "null"),
+            ("enforce", string(l.enforce.rawValue)),
+            ("minimumABI", String(l.minimumABI)),
+            ("writable", l.writable.map { array($0.map(string)) } ?? "null"),
+        ])
+    }
+
+    /// The effective rule set, so an edit to an imported JSON file changes the profile's hash too.
+    private static func seccomp(_ s: SeccompSettings) -> String {
+        object([
+            ("action", s.action.map { string($0.rawValue) } ?? "null"),
+            ("allow", array(s.allow.map { string($0.name) })),
+            ("deny", array(s.deny.map { string($0.name) })),
+            ("enabled", String(s.enabled)),
+            ("imported", s.imported.map(policy) ?? "null"),
+        ])
+    }
+
+    private static func policy(_ p: SeccompPolicy) -> String {
+        object([
+            ("defaultAction", string(p.defaultAction.description)),
+            ("rules", array(p.rules.map { r in
+                object([
+                    ("action", string(r.action.description)),
+                    ("conditions", array(r.conditions.map { string($0.description) })),
+                    ("names", array(r.names.map(string))),
+                ])
+            })),
         ])
     }
 

@@ -138,7 +138,7 @@ public enum SeccompBuiltin {
                                      comment: "\(name): pushes keystrokes into a terminal"))
         }
         rules.append(SeccompRule(names: ["clone3"], action: .errno(38),
-                                 comment: "ENOSYS: its flags sit in memory a filter cannot read; libc falls back to clone"))
+                                 comment: "its flags sit in memory a filter cannot read; ENOSYS makes libc fall back to clone"))
         rules += denied.map { SeccompRule(names: $0.names, action: deny, comment: $0.reason) }
         return SeccompPolicy(defaultAction: defaultAction, rules: rules, origin: "built-in")
     }

@@ -63,14 +63,48 @@ public struct Doctor: Sendable {
         let delegated = delegationNote(cg)
         checks.append(DoctorCheck(name: "cgroups", state: cg.kind == .none ? .missing : .ok, detail: cgDetail + delegated,
                                   remedy: cg.kind == .none ? "mount cgroup2 at /sys/fs/cgroup" : nil))
-        checks.append(DoctorCheck(name: "seccomp", state: facts.seccompAvailable ? .ok : .missing,
-                                  detail: facts.seccompAvailable ? "seccomp filters supported" : "this kernel has no seccomp",
-                                  remedy: facts.seccompAvailable ? nil : "a kernel with CONFIG_SECCOMP_FILTER"))
-        checks.append(DoctorCheck(name: "landlock", state: facts.landlockABI != nil ? .ok : .missing,
-                                  detail: facts.landlockABI.map { "ABI \($0)" } ?? (facts.landlockReason ?? "unavailable"),
-                                  remedy: facts.landlockABI == nil ? facts.landlockReason : nil))
+        checks.append(seccompCheck(facts))
+        checks.append(Self.landlockCheck(abi: facts.landlockABI, reason: facts.landlockReason))
         checks.append(DoctorCheck(name: "kernel", state: .ok, detail: "Linux \(facts.kernelRelease), otk running as uid \(geteuid())", remedy: nil))
         return DoctorReport(checks: checks, profiles: profileReadiness())
+    }
+
+    /// Whether the kernel filters syscalls, with which actions, and whether otk's own filter compiles here.
+    private func seccompCheck(_ facts: HostFacts) -> DoctorCheck {
+        guard facts.seccompAvailable else {
+            return DoctorCheck(name: "seccomp", state: .missing, detail: "this kernel has no seccomp",
+                               remedy: "a kernel with CONFIG_SECCOMP_FILTER; profiles with seccomp enabled refuse to run")
+        }
+        let actions = ((try? String(contentsOfFile: "/proc/sys/kernel/seccomp/actions_avail", encoding: .utf8)) ?? "?")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var detail = "filters supported; actions: \(actions); libseccomp \(SeccompCompiler.libraryVersion) for \(SeccompCompiler.nativeArchitecture)"
+        do {
+            let compiled = try SeccompCompiler.compile(SeccompBuiltin.policy(defaultAction: .errno(1), deny: .errno(1)))
+            detail += "; built-in filter: \(compiled.programs.map { String($0.count / 8) }.joined(separator: " + ")) instructions"
+            return DoctorCheck(name: "seccomp", state: .ok, detail: detail, remedy: nil)
+        } catch {
+            return DoctorCheck(name: "seccomp", state: .missing, detail: detail + "; the built-in filter does not compile: \(error.message)",
+                               remedy: "install libseccomp 2.5 or later (scripts/install-deps.sh)")
+        }
+    }
+
+    /// What each Landlock ABI adds, for `otk doctor`.
+    static let landlockFeatures: [(abi: Int, what: String)] = [
+        (1, "file system access"), (2, "renames and links across directories"), (3, "truncation"),
+        (4, "TCP bind and connect by port"), (5, "ioctl on devices"), (6, "scoping of signals and abstract unix sockets"),
+        (7, "audit logging of denials"),
+    ]
+
+    static func landlockCheck(abi: Int?, reason: String?) -> DoctorCheck {
+        guard let abi else {
+            return DoctorCheck(name: "landlock", state: .missing, detail: reason ?? "unavailable",
+                               remedy: "profiles with `landlock.enforce = \"required\"` (strict, standard) refuse to run; \(reason ?? "")")
+        }
+        let have = landlockFeatures.filter { $0.abi <= abi }.map(\.what)
+        let lack = landlockFeatures.filter { $0.abi > abi }.map { "\($0.what) (ABI \($0.abi))" }
+        return DoctorCheck(name: "landlock", state: lack.isEmpty || abi >= 6 ? .ok : .warning,
+                           detail: "ABI \(abi): \(have.joined(separator: ", "))" + (lack.isEmpty ? "" : "; not enforced here: \(lack.joined(separator: ", "))"),
+                           remedy: abi >= 6 ? nil : "a newer kernel (6.12+ for ABI 6) enforces more; otk applies what this one offers")
     }
 
     private func delegationNote(_ cg: CgroupLayout) -> String {

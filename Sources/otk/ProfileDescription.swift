@@ -34,6 +34,55 @@ enum ProfileDescription {
             env set:    \(p.environment.set.keys.sorted().map { "\($0)=\(p.environment.set[$0] ?? "")" }.joined(separator: " "))
             """
         out += "\nalways:     capabilities dropped, no_new_privs, new session, no nested user namespaces, fds closed"
+        out += "\n" + landlock(p)
+        out += "\n" + seccomp(p)
         return out
+    }
+
+    static func landlock(_ p: Profile) -> String {
+        let l = p.landlock
+        guard l.enforce != .off else { return "landlock:   off" }
+        var out = "landlock:   \(l.enforce == .required ? "required" : "best effort"), ABI \(l.minimumABI) or later"
+        out += "\n    read:     /etc (generated files), every read-only mount; every directory may be listed"
+        out += "\n    write:    " + (l.writable.map { "only below " + $0.joined(separator: " ") + " (narrower than the mounts)" }
+            ?? "every writable mount (\(([p.filesystem.workspace] + p.filesystem.readWrite.map(\.target) + p.filesystem.tmpfs.map(\.path)).joined(separator: " ")))")
+        let tcp = { (ports: [UInt16]?) -> String in
+            guard let ports else { return p.network == .none ? "no port" : "not restricted by Landlock" }
+            return ports.isEmpty ? "no port" : "ports " + ports.map(String.init).joined(separator: " ")
+        }
+        out += "\n    tcp:      connect \(tcp(l.connectTCP)); bind \(tcp(l.bindTCP)) (ABI 4)"
+        out += "\n    scope:    no signals to, and no abstract unix sockets of, processes outside the sandbox (ABI 6)"
+        return out
+    }
+
+    /// The effective seccomp rule set, as the compiler will see it.
+    static func seccomp(_ p: Profile) -> String {
+        guard let policy = SeccompResolver.policy(p.seccomp) else { return "seccomp:    off" }
+        var out = "seccomp:    \(policy.origin == "built-in" ? "built-in allowlist" : "imported from \(policy.origin)"), for \(SeccompCompiler.nativeArchitecture) (libseccomp \(SeccompCompiler.libraryVersion))"
+        out += "\n    default:  \(policy.defaultAction) for every call no rule allows"
+        out += "\n    other ABIs (i386 int 0x80, x32): the process is killed"
+        let permitting = policy.rules.filter { $0.action.permits }
+        let denying = policy.rules.filter { !$0.action.permits }
+        out += "\n    allowed (\(Set(permitting.flatMap(\.names)).count) calls):"
+        for rule in permitting { out += line(rule) }
+        out += "\n    denied, whatever else allows them:"
+        for rule in denying { out += line(rule) }
+        return out
+    }
+
+    private static func line(_ rule: SeccompRule) -> String {
+        var head = "\n      \(rule.action)"
+        if !rule.conditions.isEmpty { head += " when " + rule.conditions.map(\.description).joined(separator: " and ") }
+        if !rule.comment.isEmpty { head += "  # " + rule.comment }
+        if let location = rule.location { head += " (\(location))" }
+        // Names wrapped at about 100 columns.
+        var lines: [String] = []
+        var current = "        "
+        for name in rule.names {
+            if current.count + name.count > 100 { lines.append(current); current = "        " }
+            current += name + " "
+        }
+        lines.append(current)
+        return head + "\n" + lines.map { String($0.dropLast()) }.joined(separator: "\n")
     }
 }
