@@ -73,13 +73,78 @@
  *   env             env: every environ entry
  *   stdin           content: all of stdin, up to 64 KiB
  *
+ * Checks for the seccomp filter.  Each runs its attempt in a forked child,
+ * so a filter that kills shows as KILLED_BY_SIGNAL ("signal":31 for SIGSYS)
+ * instead of ending the probe, and makes the call with syscall(2) and the
+ * kernel's numbers.  Arguments are harmless and, where the kernel allows,
+ * get past its own permission test, so unsandboxed the result is not EPERM.
+ * Besides the common fields they may add
+ *   "step"      only when ok is false: the setup step that failed, or was
+ *               under way when the child was killed (e.g. "open /dev/ptmx");
+ *               absent when the result is the attempted call's own
+ *   "detail"    "not x86_64" for x86-only attempts elsewhere (with ENOSYS)
+ *   "injected"  tiocsti and tiocsti-high, only when ok: whether the byte
+ *               came back (as the pty's echo) on the master
+ *
+ *   syscall=NAME    one call from the list below; ok when it returned >= 0
+ *                   (whatever it made is closed or reaped again)
+ *   socket=FAMILY   socket(): unix, inet, inet6 (SOCK_DGRAM, 0); netlink
+ *                   (SOCK_RAW, NETLINK_ROUTE); packet (SOCK_DGRAM, 0);
+ *                   vsock (SOCK_STREAM, 0); alg (SOCK_SEQPACKET, 0);
+ *                   bluetooth (SOCK_DGRAM, 0); key (SOCK_RAW, PF_KEY_V2);
+ *                   xdp (SOCK_RAW, 0)
+ *   socketpair=FAMILY
+ *                   socketpair(): unix or inet, SOCK_STREAM
+ *   int80           getpid through `int $0x80` (the i386 entry point); ok
+ *                   when it returned a positive value
+ *   x32             getpid through the x32 ABI (nr 0x40000000 | 39)
+ *   tiocsti, tiocsti-high, tioclinux
+ *                   in a new session, make a fresh pty the controlling
+ *                   terminal, then on it: ioctl TIOCSTI 'x'; the same with
+ *                   the command TIOCSTI | 1 << 32 (the kernel drops the high
+ *                   bits); ioctl TIOCLINUX TIOCL_GETSHIFTSTATE
+ *
+ * syscall NAMEs and the arguments they use (M = "/nonexistent-otk-probe"):
+ *   ptrace (PTRACE_TRACEME); process_vm_readv, process_vm_writev (own pid,
+ *   one small buffer to another); mount ("none", M, "tmpfs"); umount2 (M,
+ *   MNT_DETACH); fsopen ("tmpfs"); fsmount (-1); fsconfig (-1,
+ *   FSCONFIG_SET_FLAG "ro"); fspick (AT_FDCWD, "/"); open_tree (AT_FDCWD,
+ *   "/", OPEN_TREE_CLONE); move_mount (-1, "", -1, ""); mount_setattr (-1,
+ *   "", all-zero attributes: a no-op); pivot_root (M, M); chroot ("/");
+ *   setns (own /proc/self/ns/uts, CLONE_NEWUTS); bpf (BPF_MAP_CREATE, a
+ *   one-entry array); perf_event_open (PERF_COUNT_SW_CPU_CLOCK on itself,
+ *   user space only); userfaultfd (UFFD_USER_MODE_ONLY); io_uring_setup (1
+ *   entry); io_uring_enter, io_uring_register (fd -1); keyctl
+ *   (KEYCTL_GET_KEYRING_ID of the session keyring); add_key ("user" key in
+ *   the process keyring, then invalidated); request_key ("user",
+ *   "otk-probe-none", no callout); kexec_load (17 segments: one more than
+ *   allowed); kexec_file_load (fds -1); init_module (NULL, 0); finit_module
+ *   (-1); delete_module ("otk_probe_none", O_NONBLOCK); reboot (a wrong
+ *   second magic number); swapon, swapoff, acct (M); settimeofday (NULL,
+ *   NULL: still needs CAP_SYS_TIME); clock_settime (CLOCK_REALTIME, the time
+ *   just read); adjtimex, clock_adjtime (modes 0: reads); iopl (0); ioperm
+ *   (0x80, 1, off); personality (PER_BSD, then restored); personality-query
+ *   (0xffffffff); clone-newuser, clone-newns, clone-newnet (raw clone with
+ *   that flag | SIGCHLD and no stack; the new process exits at once);
+ *   clone3 (exit_signal SIGCHLD, size 88); unshare-newuser, unshare-newns,
+ *   unshare-newtime, unshare-files (unshare with CLONE_NEWUSER, CLONE_NEWNS,
+ *   CLONE_NEWTIME, CLONE_FILES); prlimit-init, prlimit-self (prlimit64 on
+ *   pid 1 or 0, RLIMIT_NOFILE, read only); pidfd_getfd (fd 0 of a pidfd of
+ *   itself; "step":"pidfd_open" if that fails); kcmp (itself twice,
+ *   KCMP_FILE, fds 0 and 0); getpid; modify_ldt (0: read); syslog
+ *   (SYSLOG_ACTION_SIZE_BUFFER); quotactl (Q_SYNC, no device);
+ *   lookup_dcookie (0: ENOSYS since Linux 6.8); vhangup (after setsid(), so
+ *   no terminal is hung up).  iopl, ioperm, modify_ldt, lookup_dcookie,
+ *   int80 and x32 are x86_64 only.
+ *
  * Strings are JSON-escaped.  Valid UTF-8 passes through; each byte of an
  * invalid sequence is written as \u00XX (its Latin-1 code point), so the
  * output is always valid JSON even for binary content.
  *
  * No check may hang: network waits are bounded to 1 second, unix connects
  * use a 1 second send timeout, reads open with O_NONBLOCK (so a FIFO cannot
- * block), and the ptrace stop is awaited for at most 2 seconds.
+ * block), the ptrace stop is awaited for at most 2 seconds, and the tiocsti
+ * echo for at most 1 second.
  */
 
 #ifndef _GNU_SOURCE
@@ -103,22 +168,90 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timex.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* System call numbers older C library headers lack.  From 424 on they are
+ * the same on every architecture except alpha, ia64 and mips. */
+#ifndef SYS_io_uring_setup
+#define SYS_io_uring_setup 425
+#endif
+#ifndef SYS_io_uring_enter
+#define SYS_io_uring_enter 426
+#endif
+#ifndef SYS_io_uring_register
+#define SYS_io_uring_register 427
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+#ifndef SYS_fspick
+#define SYS_fspick 433
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#if defined(__x86_64__)
+#ifndef SYS_kcmp
+#define SYS_kcmp 312
+#endif
+#ifndef SYS_kexec_file_load
+#define SYS_kexec_file_load 320
+#endif
+#ifndef SYS_bpf
+#define SYS_bpf 321
+#endif
+#ifndef SYS_userfaultfd
+#define SYS_userfaultfd 323
+#endif
+#ifndef SYS_lookup_dcookie
+#define SYS_lookup_dcookie 212      /* sys_ni_syscall (ENOSYS) since Linux 6.8 */
+#endif
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
 
 extern char **environ;
 
@@ -165,6 +298,7 @@ static const struct {
     ERRNO_NAME(ECONNREFUSED), ERRNO_NAME(EHOSTUNREACH),
     ERRNO_NAME(EALREADY), ERRNO_NAME(EINPROGRESS), ERRNO_NAME(ESTALE),
     ERRNO_NAME(EDQUOT), ERRNO_NAME(ENOTSUP) /* == EOPNOTSUPP on Linux */,
+    ERRNO_NAME(ESOCKTNOSUPPORT), ERRNO_NAME(ENOKEY),
 #undef ERRNO_NAME
 };
 
@@ -582,26 +716,81 @@ static const char *mode_type(mode_t mode)
 }
 
 /* Waits for a child forked by a check and reports it.  The child's exit
- * status is 0 for success or the errno it saw. */
-static void report_child(pid_t pid)
+ * status is 0 for success or the errno it saw.  Returns the "ok" written. */
+static bool report_child(pid_t pid)
 {
     int status;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
             result_err(errno);
-            return;
+            return false;
         }
     }
     if (WIFEXITED(status)) {
-        if (WEXITSTATUS(status) == 0)
+        if (WEXITSTATUS(status) == 0) {
             result_ok();
-        else
-            result_err(WEXITSTATUS(status));
+            return true;
+        }
+        result_err(WEXITSTATUS(status));
     } else {
         /* e.g. a seccomp filter that kills instead of returning an errno */
         out_puts(",\"ok\":false,\"errno\":0,\"error\":\"KILLED_BY_SIGNAL\"");
         field_int("signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     }
+    return false;
+}
+
+/* What a child forked by run_in_child() tells the probe beyond its exit
+ * status.  It lives in a shared mapping, so the probe reads it even when a
+ * seccomp filter killed the child halfway through. */
+struct child_note {
+    char step[48];      /* setup step under way; "" once the attempt runs */
+    char detail[48];
+    int injected;       /* tiocsti*: 1 if the byte came back, 0 if not; else -1 */
+};
+
+static struct child_note *child_note;   /* set in the child only */
+
+static void child_step(const char *step)
+{
+    if (child_note != NULL)
+        snprintf(child_note->step, sizeof child_note->step, "%s", step);
+}
+
+/* Runs attempt(ctx) in a forked child, so the probe survives a filter that
+ * kills, and reports it: report_child()'s fields, then "step" (when not ok
+ * and a setup step failed or was under way), "detail" and "injected".
+ * attempt returns 0 for success or the errno to report. */
+static void run_in_child(int (*attempt)(const void *ctx), const void *ctx)
+{
+    struct child_note *note = mmap(NULL, sizeof *note, PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (note == MAP_FAILED)
+        note = NULL;        /* still run it; only the extra fields are lost */
+    else
+        *note = (struct child_note){ .injected = -1 };
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        result_err(errno);
+    } else if (pid == 0) {
+        child_note = note;
+        int err = attempt(ctx);
+        /* An exit status has 8 bits; no Linux errno needs more. */
+        _exit(err >= 0 && err <= 255 ? err : EIO);
+    } else {
+        bool ok = report_child(pid);
+        if (note != NULL) {
+            if (!ok && note->step[0] != '\0')
+                field_str("step", note->step);
+            if (note->detail[0] != '\0')
+                field_str("detail", note->detail);
+            if (ok && note->injected >= 0)
+                out_puts(note->injected ? ",\"injected\":true" : ",\"injected\":false");
+        }
+    }
+    if (note != NULL)
+        munmap(note, sizeof *note);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1317,6 +1506,777 @@ static void check_stdin(const char *arg)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Checks for the seccomp filter                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Every attempt runs in a child (run_in_child) and makes the raw system
+ * call, so what is tested is the call the filter sees.  The arguments are
+ * harmless, and where possible they get past the kernel's own permission
+ * test, so that outside a sandbox the result is not EPERM. */
+
+/* A path that does not exist: calls taking one pass the permission test
+ * and then fail with ENOENT, without touching anything. */
+#define MISSING_PATH "/nonexistent-otk-probe"
+
+/* For calls that return a new fd: close it again, keeping the result. */
+static long closing(long fd)
+{
+    if (fd >= 0)
+        close((int)fd);
+    return fd;
+}
+
+/* For the clone calls: the new process exits at once and is reaped. */
+static long reaping(long pid)
+{
+    if (pid == 0)
+        _exit(0);
+    if (pid > 0)
+        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    return pid;
+}
+
+#if !defined(__x86_64__)
+static long not_x86_64(void)
+{
+    if (child_note != NULL)
+        snprintf(child_note->detail, sizeof child_note->detail, "not x86_64");
+    errno = ENOSYS;
+    return -1;
+}
+#endif
+
+static long call_ptrace(void)
+{
+    return syscall(SYS_ptrace, PTRACE_TRACEME, 0, NULL, NULL);
+}
+
+/* Copies one small buffer to another within the calling process. */
+static long process_vm(bool write)
+{
+    char from[8] = "otk", to[8] = "";
+    struct iovec local = { to, sizeof to }, remote = { from, sizeof from };
+    if (write) {
+        local.iov_base = from;
+        remote.iov_base = to;
+    }
+    return syscall(write ? SYS_process_vm_writev : SYS_process_vm_readv,
+                   getpid(), &local, 1, &remote, 1, 0);
+}
+
+static long call_process_vm_readv(void)
+{
+    return process_vm(false);
+}
+
+static long call_process_vm_writev(void)
+{
+    return process_vm(true);
+}
+
+static long call_mount(void)
+{
+    return syscall(SYS_mount, "none", MISSING_PATH, "tmpfs", 0, NULL);
+}
+
+static long call_umount2(void)
+{
+    return syscall(SYS_umount2, MISSING_PATH, MNT_DETACH);
+}
+
+static long call_fsopen(void)
+{
+    return closing(syscall(SYS_fsopen, "tmpfs", 1 /* FSOPEN_CLOEXEC */));
+}
+
+static long call_fsmount(void)
+{
+    return syscall(SYS_fsmount, -1, 0, 0);
+}
+
+static long call_fsconfig(void)
+{
+    return syscall(SYS_fsconfig, -1, 0 /* FSCONFIG_SET_FLAG */, "ro", NULL, 0);
+}
+
+static long call_fspick(void)
+{
+    /* Only opens a context for reconfiguring "/"; closing it changes nothing. */
+    return closing(syscall(SYS_fspick, AT_FDCWD, "/", 1 /* FSPICK_CLOEXEC */));
+}
+
+static long call_open_tree(void)
+{
+    /* A detached copy of the root mount, dissolved again by the close. */
+    return closing(syscall(SYS_open_tree, AT_FDCWD, "/",
+                           1 /* OPEN_TREE_CLONE */ | O_CLOEXEC));
+}
+
+static long call_move_mount(void)
+{
+    return syscall(SYS_move_mount, -1, "", -1, "", 0);
+}
+
+static long call_mount_setattr(void)
+{
+    /* struct mount_attr, all zero: the kernel returns 0 without looking
+     * up the path, after its permission test. */
+    uint64_t attr[4] = { 0 };
+    return syscall(SYS_mount_setattr, -1, "", 0, attr, sizeof attr);
+}
+
+static long call_pivot_root(void)
+{
+    return syscall(SYS_pivot_root, MISSING_PATH, MISSING_PATH);
+}
+
+static long call_chroot(void)
+{
+    return syscall(SYS_chroot, "/");
+}
+
+static long call_setns(void)
+{
+    child_step("open /proc/self/ns/uts");
+    int fd = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    child_step("");
+    long r = syscall(SYS_setns, fd, CLONE_NEWUTS);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return r;
+}
+
+static long call_bpf(void)
+{
+    /* The head of union bpf_attr for BPF_MAP_CREATE: map_type, key_size,
+     * value_size, max_entries, map_flags. */
+    uint32_t attr[5] = { 2 /* BPF_MAP_TYPE_ARRAY */, 4, 4, 1, 0 };
+    return closing(syscall(SYS_bpf, 0 /* BPF_MAP_CREATE */, attr, sizeof attr));
+}
+
+static long call_perf_event_open(void)
+{
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.size = sizeof attr;
+    attr.config = PERF_COUNT_SW_CPU_CLOCK;
+    attr.disabled = 1;
+    attr.exclude_kernel = 1;
+    attr.exclude_hv = 1;
+    return closing(syscall(SYS_perf_event_open, &attr, 0, -1, -1,
+                           8 /* PERF_FLAG_FD_CLOEXEC */));
+}
+
+static long call_userfaultfd(void)
+{
+    return closing(syscall(SYS_userfaultfd, 1 /* UFFD_USER_MODE_ONLY */ | O_CLOEXEC));
+}
+
+static long call_io_uring_setup(void)
+{
+    uint32_t params[30] = { 0 };    /* struct io_uring_params, 120 bytes */
+    return closing(syscall(SYS_io_uring_setup, 1, params));
+}
+
+static long call_io_uring_enter(void)
+{
+    return syscall(SYS_io_uring_enter, -1, 0, 0, 0, NULL, 0);
+}
+
+static long call_io_uring_register(void)
+{
+    return syscall(SYS_io_uring_register, -1, 0, NULL, 0);
+}
+
+static long call_keyctl(void)
+{
+    return syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */,
+                   -3 /* KEY_SPEC_SESSION_KEYRING */, 0);
+}
+
+static long call_add_key(void)
+{
+    /* The process keyring is the child's own and goes when it exits. */
+    long key = syscall(SYS_add_key, "user", "otk-probe", "x", 1,
+                       -2 /* KEY_SPEC_PROCESS_KEYRING */);
+    if (key >= 0)
+        syscall(SYS_keyctl, 21 /* KEYCTL_INVALIDATE */, key);
+    return key;
+}
+
+static long call_request_key(void)
+{
+    return syscall(SYS_request_key, "user", "otk-probe-none", NULL, 0);
+}
+
+static long call_kexec_load(void)
+{
+    /* More segments than KEXEC_SEGMENT_MAX (16): refused with EINVAL right
+     * after the permission test.  (0 segments would unload a loaded image.) */
+    return syscall(SYS_kexec_load, 0, 17, NULL, 0);
+}
+
+static long call_kexec_file_load(void)
+{
+    return syscall(SYS_kexec_file_load, -1, -1, 0, "", 0);
+}
+
+static long call_init_module(void)
+{
+    return syscall(SYS_init_module, NULL, 0, "");
+}
+
+static long call_finit_module(void)
+{
+    return syscall(SYS_finit_module, -1, "", 0);
+}
+
+static long call_delete_module(void)
+{
+    return syscall(SYS_delete_module, "otk_probe_none", O_NONBLOCK);
+}
+
+static long call_reboot(void)
+{
+    /* A wrong second magic number: EINVAL right after the permission test,
+     * where LINUX_REBOOT_CMD_CAD_OFF would change the Ctrl-Alt-Del setting. */
+    return syscall(SYS_reboot, 0xfee1dead /* LINUX_REBOOT_MAGIC1 */, 0,
+                   0 /* LINUX_REBOOT_CMD_CAD_OFF */, NULL);
+}
+
+static long call_swapon(void)
+{
+    return syscall(SYS_swapon, MISSING_PATH, 0);
+}
+
+static long call_swapoff(void)
+{
+    return syscall(SYS_swapoff, MISSING_PATH);
+}
+
+static long call_acct(void)
+{
+    /* acct(NULL) would switch off process accounting. */
+    return syscall(SYS_acct, MISSING_PATH);
+}
+
+static long call_settimeofday(void)
+{
+    /* Neither time nor zone: the kernel still tests CAP_SYS_TIME, then
+     * changes nothing. */
+    return syscall(SYS_settimeofday, NULL, NULL);
+}
+
+static long call_clock_settime(void)
+{
+    /* Sets the clock to what it reads: at most a step of microseconds. */
+    struct timespec now;
+    child_step("clock_gettime");
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+        return -1;
+    child_step("");
+    return syscall(SYS_clock_settime, CLOCK_REALTIME, &now);
+}
+
+static long call_adjtimex(void)
+{
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);      /* modes 0: only reads */
+    return syscall(SYS_adjtimex, &tx);
+}
+
+static long call_clock_adjtime(void)
+{
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    return syscall(SYS_clock_adjtime, CLOCK_REALTIME, &tx);
+}
+
+static long call_iopl(void)
+{
+#if defined(__x86_64__)
+    return syscall(SYS_iopl, 0);
+#else
+    return not_x86_64();
+#endif
+}
+
+static long call_ioperm(void)
+{
+#if defined(__x86_64__)
+    return syscall(SYS_ioperm, 0x80, 1, 0);     /* turns access off */
+#else
+    return not_x86_64();
+#endif
+}
+
+static long call_personality(void)
+{
+    long old = syscall(SYS_personality, 0x0006 /* PER_BSD */);
+    if (old >= 0)
+        syscall(SYS_personality, old);
+    return old;
+}
+
+static long call_personality_query(void)
+{
+    return syscall(SYS_personality, 0xffffffff);
+}
+
+/* Raw clone with no stack: fork semantics. */
+static long clone_with(unsigned long flags)
+{
+    return reaping(syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL));
+}
+
+static long call_clone_newuser(void)
+{
+    return clone_with(CLONE_NEWUSER);
+}
+
+static long call_clone_newns(void)
+{
+    return clone_with(CLONE_NEWNS);
+}
+
+static long call_clone_newnet(void)
+{
+    return clone_with(CLONE_NEWNET);
+}
+
+static long call_clone3(void)
+{
+    struct {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+                 stack_size, tls, set_tid, set_tid_size, cgroup;
+    } args;                         /* struct clone_args, 88 bytes */
+    memset(&args, 0, sizeof args);
+    args.exit_signal = SIGCHLD;
+    return reaping(syscall(SYS_clone3, &args, sizeof args));
+}
+
+static long call_unshare_newuser(void)
+{
+    return syscall(SYS_unshare, CLONE_NEWUSER);
+}
+
+static long call_unshare_newns(void)
+{
+    return syscall(SYS_unshare, CLONE_NEWNS);
+}
+
+static long call_unshare_newtime(void)
+{
+    return syscall(SYS_unshare, 0x80 /* CLONE_NEWTIME */);
+}
+
+static long call_unshare_files(void)
+{
+    return syscall(SYS_unshare, CLONE_FILES);
+}
+
+static long prlimit_nofile(pid_t pid)
+{
+    uint64_t old[2];                /* struct rlimit64 */
+    return syscall(SYS_prlimit64, pid, RLIMIT_NOFILE, NULL, old);
+}
+
+static long call_prlimit_init(void)
+{
+    return prlimit_nofile(1);
+}
+
+static long call_prlimit_self(void)
+{
+    return prlimit_nofile(0);
+}
+
+static long call_pidfd_getfd(void)
+{
+    /* Our own fd 0: the kernel's ptrace test always passes for oneself. */
+    child_step("pidfd_open");
+    long pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+    if (pidfd < 0)
+        return -1;
+    child_step("");
+    long r = closing(syscall(SYS_pidfd_getfd, pidfd, 0, 0));
+    int err = errno;
+    close((int)pidfd);
+    errno = err;
+    return r;
+}
+
+static long call_kcmp(void)
+{
+    return syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, 0, 0);
+}
+
+static long call_getpid(void)
+{
+    return syscall(SYS_getpid);
+}
+
+static long call_modify_ldt(void)
+{
+#if defined(__x86_64__)
+    char buf[16];
+    return syscall(SYS_modify_ldt, 0 /* read */, buf, sizeof buf);
+#else
+    return not_x86_64();
+#endif
+}
+
+static long call_syslog(void)
+{
+    return syscall(SYS_syslog, 10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+}
+
+static long call_quotactl(void)
+{
+    /* QCMD(Q_SYNC, USRQUOTA) with no device: syncs quota everywhere. */
+    return syscall(SYS_quotactl, 0x800001 << 8, NULL, 0, NULL);
+}
+
+static long call_lookup_dcookie(void)
+{
+#if defined(__x86_64__)
+    return syscall(SYS_lookup_dcookie, 0, NULL, 0);
+#else
+    return not_x86_64();
+#endif
+}
+
+static long call_vhangup(void)
+{
+    /* Without a controlling terminal first, root would hang up ours. */
+    child_step("setsid");
+    if (setsid() < 0)
+        return -1;
+    child_step("");
+    return syscall(SYS_vhangup);
+}
+
+static const struct raw_call {
+    const char *name;
+    long (*call)(void);     /* >= 0, or -1 with errno set */
+} raw_calls[] = {
+    { "ptrace",             call_ptrace },
+    { "process_vm_readv",   call_process_vm_readv },
+    { "process_vm_writev",  call_process_vm_writev },
+    { "mount",              call_mount },
+    { "umount2",            call_umount2 },
+    { "fsopen",             call_fsopen },
+    { "fsmount",            call_fsmount },
+    { "fsconfig",           call_fsconfig },
+    { "fspick",             call_fspick },
+    { "open_tree",          call_open_tree },
+    { "move_mount",         call_move_mount },
+    { "mount_setattr",      call_mount_setattr },
+    { "pivot_root",         call_pivot_root },
+    { "chroot",             call_chroot },
+    { "setns",              call_setns },
+    { "bpf",                call_bpf },
+    { "perf_event_open",    call_perf_event_open },
+    { "userfaultfd",        call_userfaultfd },
+    { "io_uring_setup",     call_io_uring_setup },
+    { "io_uring_enter",     call_io_uring_enter },
+    { "io_uring_register",  call_io_uring_register },
+    { "keyctl",             call_keyctl },
+    { "add_key",            call_add_key },
+    { "request_key",        call_request_key },
+    { "kexec_load",         call_kexec_load },
+    { "kexec_file_load",    call_kexec_file_load },
+    { "init_module",        call_init_module },
+    { "finit_module",       call_finit_module },
+    { "delete_module",      call_delete_module },
+    { "reboot",             call_reboot },
+    { "swapon",             call_swapon },
+    { "swapoff",            call_swapoff },
+    { "acct",               call_acct },
+    { "settimeofday",       call_settimeofday },
+    { "clock_settime",      call_clock_settime },
+    { "adjtimex",           call_adjtimex },
+    { "clock_adjtime",      call_clock_adjtime },
+    { "iopl",               call_iopl },
+    { "ioperm",             call_ioperm },
+    { "personality",        call_personality },
+    { "personality-query",  call_personality_query },
+    { "clone-newuser",      call_clone_newuser },
+    { "clone-newns",        call_clone_newns },
+    { "clone-newnet",       call_clone_newnet },
+    { "clone3",             call_clone3 },
+    { "unshare-newuser",    call_unshare_newuser },
+    { "unshare-newns",      call_unshare_newns },
+    { "unshare-newtime",    call_unshare_newtime },
+    { "unshare-files",      call_unshare_files },
+    { "prlimit-init",       call_prlimit_init },
+    { "prlimit-self",       call_prlimit_self },
+    { "pidfd_getfd",        call_pidfd_getfd },
+    { "kcmp",               call_kcmp },
+    { "getpid",             call_getpid },
+    { "modify_ldt",         call_modify_ldt },
+    { "syslog",             call_syslog },
+    { "quotactl",           call_quotactl },
+    { "lookup_dcookie",     call_lookup_dcookie },
+    { "vhangup",            call_vhangup },
+};
+
+#define RAW_CALL_COUNT (sizeof raw_calls / sizeof raw_calls[0])
+
+static const struct raw_call *find_raw_call(const char *name)
+{
+    for (size_t i = 0; i < RAW_CALL_COUNT; i++)
+        if (strcmp(raw_calls[i].name, name) == 0)
+            return &raw_calls[i];
+    return NULL;
+}
+
+static int errno_or_eio(void)
+{
+    return errno != 0 ? errno : EIO;
+}
+
+static int attempt_raw_call(const void *ctx)
+{
+    const struct raw_call *c = ctx;
+    errno = 0;
+    return c->call() >= 0 ? 0 : errno_or_eio();
+}
+
+static void check_syscall(const char *name)
+{
+    const struct raw_call *c = find_raw_call(name);
+    if (c == NULL) {                /* main() validated it already */
+        result_err(EINVAL);
+        return;
+    }
+    run_in_child(attempt_raw_call, c);
+}
+
+struct socket_kind {
+    const char *name;
+    int family, type, protocol;
+};
+
+static const struct socket_kind socket_kinds[] = {
+    { "unix",      AF_UNIX,      SOCK_DGRAM,     0 },
+    { "inet",      AF_INET,      SOCK_DGRAM,     0 },
+    { "inet6",     AF_INET6,     SOCK_DGRAM,     0 },
+    { "netlink",   AF_NETLINK,   SOCK_RAW,       0 /* NETLINK_ROUTE */ },
+    { "packet",    AF_PACKET,    SOCK_DGRAM,     0 },
+    { "vsock",     AF_VSOCK,     SOCK_STREAM,    0 },
+    { "alg",       AF_ALG,       SOCK_SEQPACKET, 0 },
+    { "bluetooth", AF_BLUETOOTH, SOCK_DGRAM,     0 /* BTPROTO_L2CAP */ },
+    { "key",       AF_KEY,       SOCK_RAW,       2 /* PF_KEY_V2 */ },
+    { "xdp",       AF_XDP,       SOCK_RAW,       0 },
+};
+
+static const struct socket_kind socketpair_kinds[] = {
+    { "unix",      AF_UNIX,      SOCK_STREAM,    0 },
+    { "inet",      AF_INET,      SOCK_STREAM,    0 },
+};
+
+#define SOCKET_KIND_COUNT (sizeof socket_kinds / sizeof socket_kinds[0])
+#define SOCKETPAIR_KIND_COUNT (sizeof socketpair_kinds / sizeof socketpair_kinds[0])
+
+static const struct socket_kind *find_socket_kind(const struct socket_kind *kinds,
+                                                  size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(kinds[i].name, name) == 0)
+            return &kinds[i];
+    return NULL;
+}
+
+static int attempt_socket(const void *ctx)
+{
+    const struct socket_kind *k = ctx;
+    errno = 0;
+    return closing(syscall(SYS_socket, k->family, k->type, k->protocol)) >= 0
+        ? 0 : errno_or_eio();
+}
+
+static int attempt_socketpair(const void *ctx)
+{
+    const struct socket_kind *k = ctx;
+    int sv[2];
+    errno = 0;
+    if (syscall(SYS_socketpair, k->family, k->type, k->protocol, sv) != 0)
+        return errno_or_eio();
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
+static void check_socket(const char *family)
+{
+    const struct socket_kind *k = find_socket_kind(socket_kinds, SOCKET_KIND_COUNT, family);
+    if (k == NULL) {                /* main() validated it already */
+        result_err(EINVAL);
+        return;
+    }
+    run_in_child(attempt_socket, k);
+}
+
+static void check_socketpair(const char *family)
+{
+    const struct socket_kind *k = find_socket_kind(socketpair_kinds, SOCKETPAIR_KIND_COUNT, family);
+    if (k == NULL) {                /* main() validated it already */
+        result_err(EINVAL);
+        return;
+    }
+    run_in_child(attempt_socketpair, k);
+}
+
+#if defined(__x86_64__)
+/* getpid through the 32-bit entry point.  That path may zero r8-r11. */
+static int attempt_int80(const void *ctx)
+{
+    (void)ctx;
+    long r = 20;                    /* __NR_getpid on i386 */
+    __asm__ volatile ("int $0x80"
+                      : "+a"(r)
+                      :
+                      : "r8", "r9", "r10", "r11", "memory", "cc");
+    int v = (int)r;                 /* the result is 32-bit */
+    if (v > 0)
+        return 0;
+    return v < 0 && v >= -4095 ? -v : EIO;
+}
+
+static int attempt_x32(const void *ctx)
+{
+    (void)ctx;
+    errno = 0;
+    return syscall(0x40000000 /* __X32_SYSCALL_BIT */ | 39 /* getpid */) >= 0
+        ? 0 : errno_or_eio();
+}
+#endif
+
+static void check_int80(const char *arg)
+{
+    (void)arg;
+#if defined(__x86_64__)
+    run_in_child(attempt_int80, NULL);
+#else
+    result_err(ENOSYS);
+    field_str("detail", "not x86_64");
+#endif
+}
+
+static void check_x32(const char *arg)
+{
+    (void)arg;
+#if defined(__x86_64__)
+    run_in_child(attempt_x32, NULL);
+#else
+    result_err(ENOSYS);
+    field_str("detail", "not x86_64");
+#endif
+}
+
+enum tty_request { TTY_TIOCSTI, TTY_TIOCSTI_HIGH, TTY_TIOCLINUX };
+
+/* In a new session, makes a fresh pty the controlling terminal (the kernel
+ * refuses TIOCSTI and TIOCLINUX on other terminals without CAP_SYS_ADMIN),
+ * then tries the request on it.  A setup failure leaves its step set. */
+static int attempt_tty(const void *ctx)
+{
+    enum tty_request request = *(const enum tty_request *)ctx;
+
+    /* Closing the master hangs up our controlling terminal, and the SIGHUP
+     * that follows must not be mistaken for a filter's kill. */
+    signal(SIGHUP, SIG_IGN);
+    child_step("setsid");
+    if (setsid() < 0)
+        return errno_or_eio();
+    child_step("open /dev/ptmx");
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        return errno_or_eio();
+    child_step("unlockpt");
+    if (unlockpt(master) != 0)
+        return errno_or_eio();
+    child_step("open pty");
+    int pty = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (pty < 0 && (errno == EINVAL || errno == ENOTTY)) {
+        /* Before Linux 4.13: by name. */
+        char name[64];
+        if (ptsname_r(master, name, sizeof name) != 0)
+            return errno_or_eio();
+        pty = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    }
+    if (pty < 0)
+        return errno_or_eio();
+    child_step("TIOCSCTTY");
+    if (ioctl(pty, TIOCSCTTY, 0) != 0)
+        return errno_or_eio();
+    child_step("");
+
+    char c = 'x';
+    char subcode[2] = { 6 /* TIOCL_GETSHIFTSTATE */, 0 };
+    long r;
+    errno = 0;
+    switch (request) {
+    case TTY_TIOCSTI:
+        r = syscall(SYS_ioctl, pty, TIOCSTI, &c);
+        break;
+    case TTY_TIOCSTI_HIGH:
+        /* The kernel takes the command as 32 bits, so this is TIOCSTI to it,
+         * but a filter comparing all 64 bits sees another number.  (Where
+         * long is 32 bits the cast drops the high bit again.) */
+        r = syscall(SYS_ioctl, pty, (unsigned long)(TIOCSTI | (1ULL << 32)), &c);
+        break;
+    default:
+        r = syscall(SYS_ioctl, pty, TIOCLINUX, subcode);
+        break;
+    }
+    if (r < 0)
+        return errno_or_eio();
+
+    if (request != TTY_TIOCLINUX && child_note != NULL) {
+        /* An injected byte is input on the pty side; with ECHO (the default)
+         * the line discipline copies it out to the master. */
+        char echo[64];
+        ssize_t n = 0;
+        if (wait_fd(master, POLLIN, NET_TIMEOUT_MS) == 1)
+            n = read(master, echo, sizeof echo);
+        child_note->injected = n > 0 && memchr(echo, 'x', (size_t)n) != NULL;
+    }
+    close(pty);
+    close(master);
+    return 0;
+}
+
+static void run_tty(enum tty_request request)
+{
+    run_in_child(attempt_tty, &request);
+}
+
+static void check_tiocsti(const char *arg)
+{
+    (void)arg;
+    run_tty(TTY_TIOCSTI);
+}
+
+static void check_tiocsti_high(const char *arg)
+{
+    (void)arg;
+    run_tty(TTY_TIOCSTI_HIGH);
+}
+
+static void check_tioclinux(const char *arg)
+{
+    (void)arg;
+    run_tty(TTY_TIOCLINUX);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Check table and argument validation                                       */
 /* ------------------------------------------------------------------------ */
 
@@ -1331,6 +2291,9 @@ enum arg_kind {
     ARG_SECONDS,
     ARG_STATUS,     /* 0..255 */
     ARG_SIGNAL,     /* 1..SIGRTMAX */
+    ARG_SYSCALL,    /* a name in raw_calls */
+    ARG_SOCKET,     /* a name in socket_kinds */
+    ARG_SOCKETPAIR, /* a name in socketpair_kinds */
 };
 
 struct check {
@@ -1373,6 +2336,14 @@ static const struct check checks[] = {
     { "echo-env",      ARG_TEXT,     "NAME",      check_echo_env },
     { "env",           ARG_NONE,     NULL,        check_env },
     { "stdin",         ARG_NONE,     NULL,        check_stdin },
+    { "syscall",       ARG_SYSCALL,  "NAME",      check_syscall },
+    { "socket",        ARG_SOCKET,   "FAMILY",    check_socket },
+    { "socketpair",    ARG_SOCKETPAIR, "FAMILY",  check_socketpair },
+    { "int80",         ARG_NONE,     NULL,        check_int80 },
+    { "x32",           ARG_NONE,     NULL,        check_x32 },
+    { "tiocsti",       ARG_NONE,     NULL,        check_tiocsti },
+    { "tiocsti-high",  ARG_NONE,     NULL,        check_tiocsti_high },
+    { "tioclinux",     ARG_NONE,     NULL,        check_tioclinux },
 };
 
 #define CHECK_COUNT (sizeof checks / sizeof checks[0])
@@ -1399,8 +2370,31 @@ static bool arg_is_valid(enum arg_kind kind, const char *arg)
     case ARG_SECONDS:  return arg != NULL && parse_seconds(arg, &seconds);
     case ARG_STATUS:   return arg != NULL && parse_long(arg, 10, 0, 255, &v);
     case ARG_SIGNAL:   return arg != NULL && parse_long(arg, 10, 1, SIGRTMAX, &v);
+    case ARG_SYSCALL:  return arg != NULL && find_raw_call(arg) != NULL;
+    case ARG_SOCKET:   return arg != NULL &&
+                              find_socket_kind(socket_kinds, SOCKET_KIND_COUNT, arg) != NULL;
+    case ARG_SOCKETPAIR: return arg != NULL &&
+                              find_socket_kind(socketpair_kinds, SOCKETPAIR_KIND_COUNT, arg) != NULL;
     }
     return false;
+}
+
+/* For a usage error: the valid values of an ARG taken from a fixed list. */
+static void print_choices(enum arg_kind kind, const char *arg_help, FILE *to)
+{
+    size_t count = 0;
+    switch (kind) {
+    case ARG_SYSCALL:    count = RAW_CALL_COUNT; break;
+    case ARG_SOCKET:     count = SOCKET_KIND_COUNT; break;
+    case ARG_SOCKETPAIR: count = SOCKETPAIR_KIND_COUNT; break;
+    default:             return;
+    }
+    fprintf(to, "otk-probe: %s is one of:", arg_help);
+    for (size_t i = 0; i < count; i++)
+        fprintf(to, " %s", kind == ARG_SYSCALL ? raw_calls[i].name :
+                           kind == ARG_SOCKET ? socket_kinds[i].name :
+                           socketpair_kinds[i].name);
+    fputc('\n', to);
 }
 
 static void usage(FILE *to)
@@ -1455,6 +2449,7 @@ int main(int argc, char **argv)
             else
                 fprintf(stderr, "otk-probe: check '%s' needs a valid %s, got '%s'\n",
                         c->name, c->arg_help, arg ? arg : "");
+            print_choices(c->kind, c->arg_help, stderr);
             return 2;
         }
         plan[i] = c;
