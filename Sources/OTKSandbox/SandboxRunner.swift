@@ -117,7 +117,11 @@ public struct SandboxRunner: Sendable {
                                  landlockUnavailableReason: landlock.reason)
         var spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
         if spec.operations.contains(.seccomp), let policy = SeccompResolver.policy(loaded.profile.seccomp) {
-            spec.seccompProgram = try SeccompCompiler.compile(policy).wire
+            let compiled = try SeccompCompiler.compile(policy)
+            spec.seccompProgram = compiled.wire
+            if !compiled.skipped.isEmpty {
+                spec.warnings.append("seccomp: \(policy.origin) allows calls libseccomp \(SeccompCompiler.libraryVersion) does not know; skipped (they stay denied): \(compiled.skipped.joined(separator: " "))")
+            }
         }
         var result = SandboxResult(
             status: 0, exitCode: nil, signal: nil, durationMs: 0,

@@ -110,9 +110,13 @@ public enum SeccompCompiler {
             for name in rule.names {
                 let (resolved, elsewhere) = number(of: name)
                 guard let nr = resolved else {
-                    if elsewhere || builtIn { continue }
-                    // Allowing an unknown call grants nothing; denying one would be a promise not kept.
                     let fromProfile = rule.comment == SeccompResolver.profileAllowComment || rule.comment == SeccompResolver.profileDenyComment
+                    // A call that exists only on other architectures has nothing to filter here.
+                    if elsewhere { continue }
+                    // The built-in list names calls some libseccomp versions lack; the default denies them anyway.
+                    if builtIn && !fromProfile { continue }
+                    // Allowing an unknown call in an imported profile grants nothing; a profile's own list must be right,
+                    // and denying an unknown call would be a promise not kept.
                     if rule.action.permits && !fromProfile {
                         skipped.append(name)
                         continue

@@ -163,6 +163,9 @@ struct ProfileCommand: ParsableCommand {
         func run() throws {
             let loaded: LoadedProfile
             do { loaded = try loader().load(profile) } catch { throw fail(error) }
+            if let policy = SeccompResolver.policy(loaded.profile.seccomp) {
+                do { _ = try SeccompCompiler.compile(policy) } catch { throw fail(error) }
+            }
             if json {
                 print(jsonString(loaded.profile))
                 return
@@ -178,7 +181,13 @@ struct ProfileCommand: ParsableCommand {
         func run() throws {
             do {
                 let loaded = try loader().load(file)
-                print("ok: \(loaded.profile.sources.first ?? file) (\(loaded.sha256))")
+                // The seccomp rule set is checked by compiling it: names are resolved by libseccomp.
+                var note = ""
+                if let policy = SeccompResolver.policy(loaded.profile.seccomp) {
+                    let compiled = try SeccompCompiler.compile(policy)
+                    if !compiled.skipped.isEmpty { note = "\nnote: calls libseccomp does not know, skipped: \(compiled.skipped.joined(separator: " "))" }
+                }
+                print("ok: \(loaded.profile.sources.first ?? file) (\(loaded.sha256))" + note)
             } catch {
                 throw fail(error)
             }
