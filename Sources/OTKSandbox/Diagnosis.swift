@@ -24,13 +24,22 @@ public enum Diagnosis {
             return isolation("nested user namespace lock", "the kernel did not accept user.max_user_namespaces = 0 inside the sandbox")
         case ("mount-private", _), ("mount-base", _), ("mount-root", _), ("pivot_root", _), ("detach-oldroot", _):
             return isolation("private root", "the kernel refused a mount in a new user namespace; `otk doctor` shows which layers work")
+        case ("landlock", _), ("landlock-restrict", _), ("landlock-port", _):
+            return isolation("landlock", "the kernel would not build or enforce the ruleset; `otk doctor` shows its Landlock ABI, or use a profile with `[landlock] enforce = \"best_effort\"`")
+        case ("landlock-path", ELOOP):
+            return OTKError(.setupFailed, "landlock: a path of the ruleset is a symlink inside the sandbox: \(detail)\(reason)",
+                            remedy: "rules are never placed through symlinks (the workspace's content is the command's side); nothing ran",
+                            step: record.step, errno: record.errno)
+        case ("seccomp", _), ("seccomp-read", _):
+            return isolation("seccomp", "the kernel refused the filter otk compiled; `otk doctor` shows whether this kernel filters system calls")
         case ("execve", ENOENT), ("execve", ENOTDIR):
             return OTKError(.commandNotFound, "command `\(command)` not found in the sandbox: \(record.detail)",
                             remedy: "the sandbox sees only the profile's paths; use an absolute path, or bind the program's directory with --ro-bind",
                             step: record.step, errno: record.errno)
         case ("execve", _):
             return OTKError(.commandNotExecutable, "cannot execute `\(command)` in the sandbox: \(detail)\(reason)",
-                            remedy: record.errno == EACCES ? "is it executable, and readable by the sandbox's user?" : nil,
+                            remedy: record.errno == EACCES ? "is it executable, readable by the sandbox's user, and inside a path the Landlock ruleset lets it read?"
+                                : record.errno == EPERM ? "the profile's seccomp filter must allow execve" : nil,
                             step: record.step, errno: record.errno)
         case ("bind", _):
             return OTKError(.setupFailed, "sandbox setup failed at `bind`: \(detail)\(reason)",
