@@ -19,7 +19,7 @@ struct LaunchSpecBuilderTests {
     func request(_ command: [String] = ["/usr/bin/env", "-i"], extraBinds: [(bind: BindMount, readOnly: Bool)] = [],
                  extraEnvironment: [(String, String)] = [], hostEnvironment: [String: String] = [:]) -> RunRequest {
         RunRequest(command: command, workspace: "/host/ws", extraBinds: extraBinds, extraEnvironment: extraEnvironment,
-                   hostEnvironment: hostEnvironment, identity: Self.identity)
+                   hostEnvironment: hostEnvironment, identity: Self.identity, landlockABI: 7)
     }
 
     func build(_ profile: Profile, _ request: RunRequest? = nil, host: FakeHost = Self.host) throws -> LaunchSpec {
@@ -69,12 +69,27 @@ struct LaunchSpecBuilderTests {
             .env("HOME=/home/sandbox"), .env("TERM=xterm"),
             .arg("/usr/bin/env"), .arg("-i"),
             .cwd("/workspace"),
+            // Landlock: every handled right at ABI 7; listing everywhere; reads below read-only mounts and
+            // the generated /etc files; everything below writable mounts; devices and /proc as they need.
+            .landlock(fs: 0xffff, net: 0, scoped: 3),
+            .landlockPath(access: Landlock.readDir, path: "/", optional: false),
+            .landlockPath(access: Landlock.readFile | Landlock.readDir, path: "/etc", optional: true),
+            .landlockPath(access: Landlock.read, path: "/usr", optional: false),
+            .landlockPath(access: 0xffff, path: "/workspace", optional: false),
+            .landlockPath(access: 0xffff, path: "/tmp", optional: false),
+            .landlockPath(access: Landlock.readFile | Landlock.writeFile | Landlock.readDir | Landlock.truncate, path: "/proc", optional: false),
+            .landlockPath(access: Landlock.readFile | Landlock.writeFile | Landlock.readDir | Landlock.truncate | Landlock.ioctlDev,
+                          path: "/dev", optional: false),
+            .landlockPath(access: 0xffff, path: "/dev/shm", optional: false),
+            .landlockPath(access: 0xffff, path: "/home/sandbox", optional: false),
+            .landlockPath(access: Landlock.read, path: "/etc/ssl/certs", optional: false),
+            .seccomp,
         ]
         #expect(spec.operations == expected)
         #expect(spec.layers == [
             "user-namespace", "mount-namespace", "pid-namespace", "net-namespace", "ipc-namespace", "uts-namespace",
             "cgroup-namespace", "network-loopback", "no-nested-user-namespaces", "private-root", "private-proc",
-            "read-only-root", "capabilities-dropped", "no-new-privs", "new-session",
+            "read-only-root", "capabilities-dropped", "no-new-privs", "new-session", "landlock-fs", "landlock-scope", "seccomp",
         ])
     }
 
@@ -124,7 +139,7 @@ struct LaunchSpecBuilderTests {
         #expect(lastMask < root)
         let firstEnvOrArg = try #require(ops.firstIndex { if case .arg = $0 { return true } else { return false } })
         #expect(root < firstEnvOrArg)
-        #expect(ops.last == .cwd("/workspace"))
+        #expect(ops.contains(.cwd("/workspace")))
     }
 
     @Test func noRootReadOnlyWhenTheProfileSaysSo() throws {
@@ -145,7 +160,7 @@ struct LaunchSpecBuilderTests {
         let spec = try build(makeProfile(workspace: "/w"), request(["prog", "a b", "", "--x=1"]))
         let args = spec.operations.compactMap { op -> String? in if case .arg(let a) = op { return a } else { return nil } }
         #expect(args == ["prog", "a b", "", "--x=1"])
-        #expect(spec.operations.last == .cwd("/w"))
+        #expect(spec.operations.contains(.cwd("/w")))
         #expect(spec.operations.contains(.bind(source: "/host/ws", target: "/w", readOnly: false, optional: false)))
     }
 
@@ -158,7 +173,7 @@ struct LaunchSpecBuilderTests {
         #expect(!hostNet.operations.contains(.namespace(.net)))
         #expect(hostNet.layers.contains("network-host"))
         let privileged = HostIdentity(uid: 1000, gid: 1000, setgroupsAllowed: true)
-        let r = RunRequest(command: ["x"], workspace: "/host/ws", identity: privileged)
+        let r = RunRequest(command: ["x"], workspace: "/host/ws", identity: privileged, landlockABI: 7)
         let ops = try build(makeProfile(), r).operations
         #expect(ops.contains(.setgroups(allow: true)))
         #expect(ops.contains(.uidMap(inside: 1000, host: 1000)))
@@ -378,5 +393,21 @@ struct HostIdentityTests {
         for owner in owners {
             #expect(HostIdentity.choose(euid: euid, egid: 0, workspaceOwner: owner).uid != 0)
         }
+    }
+}
+
+extension LaunchSpecBuilderTests {
+    @Test func landlockRulesFollowTheMountsAndSeccompComesLast() throws {
+        let ops = try build(makeProfile()).operations
+        let ruleset = try #require(ops.firstIndex { if case .landlock = $0 { return true } else { return false } })
+        #expect(ruleset > (ops.firstIndex { if case .cwd = $0 { return true } else { return false } } ?? Int.max))
+        #expect(ops.contains(.landlockPath(access: Landlock.handledFS(abi: 7), path: "/workspace", optional: false)))
+        #expect(ops.contains(.landlockPath(access: Landlock.readDir, path: "/", optional: false)))
+        #expect(ops.last == .seccomp)
+        let noLandlock = RunRequest(command: ["x"], workspace: "/host/ws", identity: Self.identity, landlockABI: nil,
+                                    landlockUnavailableReason: "disabled at boot")
+        let error = #expect(throws: OTKError.self) { _ = try build(makeProfile(), noLandlock) }
+        #expect(error?.kind == .isolationUnavailable)
+        #expect(error?.message.contains("disabled at boot") == true)
     }
 }
