@@ -109,8 +109,9 @@ public enum SeccompBuiltin {
         "removexattrat": 466, "open_tree_attr": 467, "file_getattr": 468, "file_setattr": 469,
     ]
 
-    /// The built-in policy. `defaultAction` is for calls no rule names; `deny` for the denied list
-    /// and the argument checks (TIOCSTI, namespace flags).
+    /// The built-in policy. `defaultAction` is for calls no rule allows; `deny` for the denied list
+    /// and the argument checks (TIOCSTI, namespace flags, socket families, prlimit64 on others),
+    /// which are denials of their own so that they hold under the `log` default too.
     public static func policy(defaultAction: SeccompAction, deny: SeccompAction) -> SeccompPolicy {
         var rules: [SeccompRule] = allowed.map { SeccompRule(names: $0.names, action: .allow, comment: $0.group) }
         let a0 = { (op: SeccompComparison, v: UInt64, v2: UInt64) in SeccompCondition(index: 0, op: op, value: v, valueTwo: v2) }
@@ -131,11 +132,29 @@ public enum SeccompBuiltin {
         rules.append(SeccompRule(names: ["prlimit64"], action: .allow, conditions: [a0(.equal, 0, 0)],
                                  comment: "resource limits of the calling process only (not of the sandbox's init)"))
 
+        // The argument checks again as denials, so that they hold whatever the default action is (`log`
+        // included): libseccomp compares one argument once per rule, so each is a set of simple rules.
+        let bits = { (mask: UInt64) in (0..<64).map { UInt64(1) << $0 }.filter { mask & $0 != 0 } }
+        for bit in bits(cloneNamespaceFlags) {
+            rules.append(SeccompRule(names: ["clone"], action: deny, conditions: [a0(.maskedEqual, bit, bit)], comment: "a new namespace"))
+        }
+        for bit in bits(unshareNamespaceFlags) {
+            rules.append(SeccompRule(names: ["unshare"], action: deny, conditions: [a0(.maskedEqual, bit, bit)], comment: "a new namespace"))
+        }
+        for family in [0, 3, 4, 5, 6, 7, 8, 9] as [UInt64] {
+            rules.append(SeccompRule(names: ["socket"], action: deny, conditions: [a0(.equal, family, 0)],
+                                     comment: "socket families other than AF_UNIX, AF_INET, AF_INET6"))
+        }
+        rules.append(SeccompRule(names: ["socket"], action: deny, conditions: [a0(.greater, 10, 0)],
+                                 comment: "socket families other than AF_UNIX, AF_INET, AF_INET6 (netlink, packet, vsock, ...)"))
+        rules.append(SeccompRule(names: ["socketpair"], action: deny, conditions: [a0(.notEqual, 1, 0)], comment: "pairs other than AF_UNIX"))
+        rules.append(SeccompRule(names: ["prlimit64"], action: deny, conditions: [a0(.notEqual, 0, 0)],
+                                 comment: "resource limits of another process (the sandbox's init among them)"))
         for (request, name) in [(tiocsti, "TIOCSTI"), (tioclinux, "TIOCLINUX")] {
             // The kernel reads the request as 32 bits: compare the low half only, so high bits cannot slip past.
             rules.append(SeccompRule(names: ["ioctl"], action: deny,
                                      conditions: [SeccompCondition(index: 1, op: .maskedEqual, value: 0xffff_ffff, valueTwo: request)],
-                                     comment: "\(name): pushes keystrokes into a terminal"))
+                                     comment: "\(name): pushes keystrokes into a terminal", pinned: true))
         }
         rules.append(SeccompRule(names: ["clone3"], action: .errno(38),
                                  comment: "its flags sit in memory a filter cannot read; ENOSYS makes libc fall back to clone"))
@@ -162,10 +181,11 @@ public enum SeccompResolver {
         } else {
             policy = SeccompBuiltin.policy(defaultAction: action(chosen ?? .errno), deny: deny)
         }
-        // An explicit allow lifts the base's unconditional denials of that call; argument checks stay.
+        // An explicit allow lifts the base's denials of that call, argument checks included, except the
+        // pinned ones (TIOCSTI): allowing `ioctl` must not open the terminal.
         let allowed = Set(settings.allow.map(\.name))
         policy.rules = policy.rules.compactMap { rule in
-            guard !rule.action.permits, rule.conditions.isEmpty else { return rule }
+            guard !rule.action.permits, !rule.pinned else { return rule }
             var r = rule
             r.names.removeAll { allowed.contains($0) }
             return r.names.isEmpty ? nil : r

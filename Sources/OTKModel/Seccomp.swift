@@ -76,14 +76,17 @@ public struct SeccompRule: Sendable, Hashable, Codable {
     public var comment: String
     /// Where the rule was written (a profile key, or a Docker JSON file with the rule's JSON path).
     public var location: SourceLocation?
+    /// Kept even when a profile allows the call by name (TIOCSTI: `allow = ["ioctl"]` must not open the terminal).
+    public var pinned: Bool
 
     public init(names: [String], action: SeccompAction, conditions: [SeccompCondition] = [], comment: String = "",
-                location: SourceLocation? = nil) {
+                location: SourceLocation? = nil, pinned: Bool = false) {
         self.names = names
         self.action = action
         self.conditions = conditions
         self.comment = comment
         self.location = location
+        self.pinned = pinned
     }
 }
 

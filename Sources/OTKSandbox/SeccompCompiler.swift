@@ -32,7 +32,8 @@ public struct CompiledSeccomp: Sendable {
 /// cannot be one filter. The policy is split instead: the first program holds the permitting
 /// rules over the profile's default action; the second holds every denying rule over a default
 /// of allow. The kernel takes the most restrictive answer of the two, and for two errno
-/// answers the later program's, so an explicit errno (clone3's ENOSYS) wins over the default.
+/// answers the later program's, so an explicit errno (clone3's ENOSYS) wins over an errno
+/// default; over a harsher default (kill) the rule is also placed in the first program.
 public enum SeccompCompiler {
     static let actAllow: UInt32 = 0x7fff_0000
     static let actLog: UInt32 = 0x7ffc_0000
@@ -86,7 +87,17 @@ public enum SeccompCompiler {
         var skipped: [String] = []
         let permitting = policy.rules.filter { $0.action.permits }
         let denying = policy.rules.filter { !$0.action.permits }
-        var programs = [try build(default: policy.defaultAction, rules: permitting, origin: policy.origin, skipped: &skipped)]
+        // A denying rule milder than the default (clone3's ENOSYS under a `kill` default) would lose to the
+        // first program's default, since the kernel keeps the harsher answer: for calls the first program
+        // does not allow at all, it gets the rule too.
+        let permitted = Set(permitting.flatMap(\.names))
+        let milder = denying.compactMap { rule -> SeccompRule? in
+            guard severity(rule.action) < severity(policy.defaultAction) else { return nil }
+            var r = rule
+            r.names = rule.names.filter { !permitted.contains($0) }
+            return r.names.isEmpty ? nil : r
+        }
+        var programs = [try build(default: policy.defaultAction, rules: permitting + milder, origin: policy.origin, skipped: &skipped)]
         if !denying.isEmpty {
             programs.append(try build(default: .allow, rules: denying, origin: policy.origin, skipped: &skipped))
         }
@@ -138,6 +149,19 @@ public enum SeccompCompiler {
             }
         }
         return try export(ctx)
+    }
+
+    /// The kernel's precedence: when programs disagree, the harsher action wins.
+    static func severity(_ action: SeccompAction) -> Int {
+        switch action {
+        case .killProcess: return 7
+        case .killThread: return 6
+        case .trap: return 5
+        case .errno: return 4
+        case .trace: return 2
+        case .log: return 1
+        case .allow: return 0
+        }
     }
 
     private static func op(_ c: SeccompComparison) -> scmp_compare {

@@ -132,13 +132,24 @@ struct SeccompResolverTests {
         #expect(p.rules.first { $0.names.contains("keyctl") }?.action == .errno(1))
     }
 
-    @Test func allowLiftsAnUnconditionalDenyButKeepsArgumentChecks() throws {
-        let settings = SeccompSettings(allow: [SeccompName("ptrace"), SeccompName("ioctl")], deny: [SeccompName("mkdir")])
+    @Test func allowLiftsTheDenialsOfACallButNotThePinnedTerminalChecks() throws {
+        let settings = SeccompSettings(allow: [SeccompName("ptrace"), SeccompName("ioctl"), SeccompName("socket")], deny: [SeccompName("mkdir")])
         let p = try #require(SeccompResolver.policy(settings))
         #expect(!names(p, permitting: false).contains("ptrace"))
         #expect(names(p, permitting: true).contains("ptrace"))
         #expect(names(p, permitting: false).contains("mkdir"))
-        #expect(p.rules.contains { $0.names == ["ioctl"] && !$0.action.permits && !$0.conditions.isEmpty })
+        #expect(p.rules.filter { $0.names == ["ioctl"] && !$0.action.permits }.count == 2)
+        #expect(!p.rules.contains { $0.names.contains("socket") && !$0.action.permits })
+    }
+
+    @Test func argumentChecksAreAlsoDenialsSoLogModeKeepsThem() throws {
+        let p = try #require(SeccompResolver.policy(SeccompSettings(action: .log)))
+        let clone = p.rules.filter { $0.names == ["clone"] && !$0.action.permits }
+        #expect(clone.count == 7)
+        #expect(clone.allSatisfy { $0.action == .errno(1) && $0.conditions.first?.op == .maskedEqual })
+        #expect(p.rules.contains { $0.names == ["unshare"] && !$0.action.permits && $0.conditions.first?.value == 0x80 })
+        #expect(p.rules.contains { $0.names == ["socket"] && $0.conditions.first?.op == .greater && $0.conditions.first?.value == 10 })
+        #expect(p.rules.contains { $0.names == ["prlimit64"] && $0.conditions.first?.op == .notEqual })
     }
 
     @Test func disabledHasNoPolicy() {
