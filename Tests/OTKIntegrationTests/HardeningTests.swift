@@ -14,9 +14,15 @@ import Testing
         let wrapper = [ "/usr/bin/env", "python3", Paths.repository + "/Tests/fixtures/with_session_key.py"]
         let outside = ProbeReport(try run(wrapper + [Paths.probe, "session-keys"]).stdout)
         #expect(outside["session-keys"]?["keys"] as? Int == 1, "the control must see the operator's key")
+        // Two layers: strict's seccomp filter refuses keyctl outright; beneath it, the sandbox has a keyring of its own.
         let inside = try run(wrapper + probeArgv(["session-keys"]))
         #expect(inside.status == 0, "\(inside.stderr)")
-        #expect(ProbeReport(inside.stdout)["session-keys"]?["keys"] as? Int == 0, "the sandbox sees the caller's keys")
+        #expect(ProbeReport(inside.stdout)["session-keys"]?.error == "EPERM", "keyctl must be filtered: \(inside.stdout)")
+        let noFilter = try DerivedProfile("[seccomp]\nenabled = false")
+        let unfiltered = try run(wrapper + [Paths.otk, "sandbox", "run", "--profile", noFilter.path, "--ro-bind", "\(Paths.probe):\(Paths.probeInside)",
+                                            "--", Paths.probeInside, "session-keys"])
+        #expect(unfiltered.status == 0, "\(unfiltered.stderr)")
+        #expect(ProbeReport(unfiltered.stdout)["session-keys"]?["keys"] as? Int == 0, "the sandbox sees the caller's keys")
     }
 
     @Test("a FIFO where a file mount point goes is refused at once, not waited on")
@@ -161,8 +167,15 @@ import Testing
         let output = doc["output"] as? String ?? ""
         #expect(output.contains("NOT-TTY"), "\(output)")
         #expect(output.contains("GOT::END"), "the command read from the terminal: \(output)")
-        // The control: with --interactive the terminal is handed over as it is, and the same reopening reads what is typed.
-        let open = try inPty(typed: "typed", [Paths.otk, "sandbox", "run", "--interactive", "--", "/bin/sh", "-c", script], ptyOwner: owner)
+        // With --interactive the terminal is handed over as it is; reopening it through /proc still fails,
+        // because the host's terminal lies outside every path of the Landlock ruleset.
+        let handed = try inPty(typed: "typed", [Paths.otk, "sandbox", "run", "--interactive", "--", "/bin/sh", "-c", script], ptyOwner: owner)
+        let handedOutput = handed["output"] as? String ?? ""
+        #expect(handedOutput.contains("IS-TTY") && handedOutput.contains("GOT::END"), "\(handedOutput)")
+        // The control: without Landlock the same reopening reads what is typed.
+        let noLandlock = try DerivedProfile("[landlock]\nenforce = \"off\"")
+        let open = try inPty(typed: "typed", [Paths.otk, "sandbox", "run", "--profile", noLandlock.path, "--interactive", "--", "/bin/sh", "-c", script],
+                             ptyOwner: owner)
         let openOutput = open["output"] as? String ?? ""
         #expect(openOutput.contains("IS-TTY") && openOutput.contains("GOT:typed:END"), "\(openOutput)")
     }

@@ -220,3 +220,17 @@ func descendants(of pid: Int32) -> Set<Int32> {
     }
     return out
 }
+
+/// A profile file extending the shipped strict profile (by absolute path), in a directory of its own;
+/// `body` starts on line 4 of the file.
+final class DerivedProfile {
+    static let strict = Paths.repository + "/profiles/strict.toml"
+    let directory: TemporaryDirectory
+    let path: String
+
+    init(_ body: String, name: String = "derived") throws {
+        directory = try TemporaryDirectory(prefix: "otk-it-profiles-")
+        path = directory.path + "/\(name).toml"
+        try "schema = 1\nextends = \"\(Self.strict)\"\n\n\(body)\n".write(toFile: path, atomically: false, encoding: .utf8)
+    }
+}
