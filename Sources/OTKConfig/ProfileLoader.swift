@@ -118,7 +118,12 @@ public struct ProfileLoader: Sendable {
     /// The SHA-256 of the profile's canonical JSON: keys sorted, no whitespace, sets
     /// sorted, file names and source locations left out.
     public static func hash(_ profile: Profile) throws(OTKError) -> String {
-        let digest = SHA256.hash(data: Array(CanonicalJSON.profile(profile).utf8))
+        sha256(CanonicalJSON.profile(profile))
+    }
+
+    /// "sha256:" + hex of the SHA-256 of `text`'s UTF-8 bytes.
+    public static func sha256(_ text: String) -> String {
+        let digest = SHA256.hash(data: Array(text.utf8))
         let hex: [Character] = Array("0123456789abcdef")
         var out = "sha256:"
         for byte in digest {
@@ -126,6 +131,11 @@ public struct ProfileLoader: Sendable {
             out.append(hex[Int(byte & 0x0f)])
         }
         return out
+    }
+
+    /// The hash of a seccomp policy's canonical JSON (actions, conditions, names; not comments or locations).
+    public static func hash(_ policy: SeccompPolicy) -> String {
+        sha256(CanonicalJSON.policy(policy))
     }
 
     private func locate(_ reference: String, from including: String?) throws(OTKError) -> String {
@@ -219,7 +229,6 @@ enum CanonicalJSON {
             ])),
             ("identity", object([("gid", String(p.identity.gid)), ("hostname", string(p.identity.hostname)),
                                  ("uid", String(p.identity.uid)), ("userName", string(p.identity.userName))])),
-            ("name", string(p.name)),
             ("landlock", landlock(p.landlock)),
             ("name", string(p.name)),
             ("namespaces", array(p.namespaces.sorted().map { string($0.rawValue) })),
@@ -249,7 +258,7 @@ enum CanonicalJSON {
         ])
     }
 
-    private static func policy(_ p: SeccompPolicy) -> String {
+    static func policy(_ p: SeccompPolicy) -> String {
         object([
             ("defaultAction", string(p.defaultAction.description)),
             ("rules", array(p.rules.map { r in

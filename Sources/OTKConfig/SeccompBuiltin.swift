@@ -124,8 +124,9 @@ public enum SeccompBuiltin {
                                      comment: "sockets of family \(name) only"))
         }
         rules.append(SeccompRule(names: ["socketpair"], action: .allow, conditions: [a0(.equal, 1, 0)], comment: "AF_UNIX pairs"))
-        for (value, meaning) in [(0x0, "PER_LINUX"), (0x8, "PER_LINUX|UNAME26"), (0x20000, "ADDR_NO_RANDOMIZE"),
-                                 (0x20008, "ADDR_NO_RANDOMIZE|UNAME26"), (0xffff_ffff, "query")] {
+        // ADDR_NO_RANDOMIZE and READ_IMPLIES_EXEC are not among them: the command keeps ASLR and NX.
+        for (value, meaning) in [(0x0, "PER_LINUX"), (0x8, "PER_LINUX32"), (0x20000, "UNAME26"),
+                                 (0x20008, "PER_LINUX32|UNAME26"), (0xffff_ffff, "query")] {
             rules.append(SeccompRule(names: ["personality"], action: .allow, conditions: [a0(.equal, UInt64(value), 0)],
                                      comment: "personality \(meaning) only"))
         }
@@ -182,19 +183,22 @@ public enum SeccompResolver {
             policy = SeccompBuiltin.policy(defaultAction: action(chosen ?? .errno), deny: deny)
         }
         // An explicit allow lifts the base's denials of that call, argument checks included, except the
-        // pinned ones (TIOCSTI): allowing `ioctl` must not open the terminal.
+        // pinned ones (TIOCSTI): allowing `ioctl` must not open the terminal. An explicit deny replaces
+        // every rule of the base for that call, so its answer is the profile's (EPERM, not clone3's ENOSYS).
         let allowed = Set(settings.allow.map(\.name))
+        let denied = Set(settings.deny.map(\.name))
         policy.rules = policy.rules.compactMap { rule in
-            guard !rule.action.permits, !rule.pinned else { return rule }
             var r = rule
-            r.names.removeAll { allowed.contains($0) }
+            r.names.removeAll { denied.contains($0) || (allowed.contains($0) && !rule.action.permits && !rule.pinned) }
             return r.names.isEmpty ? nil : r
         }
         for name in settings.allow {
-            policy.rules.append(SeccompRule(names: [name.name], action: .allow, comment: profileAllowComment, location: name.location))
+            policy.rules.append(SeccompRule(names: [name.name], action: .allow, comment: profileAllowComment, location: name.location,
+                                            fromProfile: true))
         }
         for name in settings.deny {
-            policy.rules.append(SeccompRule(names: [name.name], action: deny, comment: profileDenyComment, location: name.location))
+            policy.rules.append(SeccompRule(names: [name.name], action: deny, comment: profileDenyComment, location: name.location,
+                                            fromProfile: true))
         }
         return policy
     }

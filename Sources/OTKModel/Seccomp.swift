@@ -78,15 +78,18 @@ public struct SeccompRule: Sendable, Hashable, Codable {
     public var location: SourceLocation?
     /// Kept even when a profile allows the call by name (TIOCSTI: `allow = ["ioctl"]` must not open the terminal).
     public var pinned: Bool
+    /// Written in the profile's own `allow`/`deny`: a name there must be one libseccomp knows.
+    public var fromProfile: Bool
 
     public init(names: [String], action: SeccompAction, conditions: [SeccompCondition] = [], comment: String = "",
-                location: SourceLocation? = nil, pinned: Bool = false) {
+                location: SourceLocation? = nil, pinned: Bool = false, fromProfile: Bool = false) {
         self.names = names
         self.action = action
         self.conditions = conditions
         self.comment = comment
         self.location = location
         self.pinned = pinned
+        self.fromProfile = fromProfile
     }
 }
 

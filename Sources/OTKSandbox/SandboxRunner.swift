@@ -117,10 +117,19 @@ public struct SandboxRunner: Sendable {
                                  landlockUnavailableReason: landlock.reason)
         var spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
         if spec.operations.contains(.seccomp), let policy = SeccompResolver.policy(loaded.profile.seccomp) {
-            let compiled = try SeccompCompiler.compile(policy)
-            spec.seccompProgram = compiled.wire
-            if !compiled.skipped.isEmpty {
-                spec.warnings.append("seccomp: \(policy.origin) allows calls libseccomp \(SeccompCompiler.libraryVersion) does not know; skipped (they stay denied): \(compiled.skipped.joined(separator: " "))")
+            // Cached by policy only when nothing a sandbox can write could have put it there (see SeccompCache).
+            let cache = SeccompCache.forThisProcess()
+            let key = cache.map { _ in SeccompCache.key(for: policy) }
+            if let cache, let key, let wire = cache.load(key) {
+                spec.seccompProgram = wire
+            } else {
+                let compiled = try SeccompCompiler.compile(policy)
+                spec.seccompProgram = compiled.wire
+                if !compiled.skipped.isEmpty {
+                    spec.warnings.append("seccomp: \(policy.origin) allows calls libseccomp \(SeccompCompiler.libraryVersion) does not know; skipped (they stay denied): \(compiled.skipped.joined(separator: " "))")
+                } else if let cache, let key {
+                    cache.store(key, compiled.wire)
+                }
             }
         }
         var result = SandboxResult(

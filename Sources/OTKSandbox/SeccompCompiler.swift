@@ -121,7 +121,7 @@ public enum SeccompCompiler {
             for name in rule.names {
                 let (resolved, elsewhere) = number(of: name)
                 guard let nr = resolved else {
-                    let fromProfile = rule.comment == SeccompResolver.profileAllowComment || rule.comment == SeccompResolver.profileDenyComment
+                    let fromProfile = rule.fromProfile
                     // A call that exists only on other architectures has nothing to filter here.
                     if elsewhere { continue }
                     // The built-in list names calls some libseccomp versions lack; the default denies them anyway.

@@ -170,7 +170,7 @@ public struct Supervisor: Sendable {
         let how = launcherSignal != 0 ? "killed by signal \(launcherSignal)" : "exited with \((waitStatus >> 8) & 0xff)"
         // Not "nothing ran": the command may have run. Not a setup failure either.
         throw OTKError(.internalError, "the sandbox ended without reporting how its command ended (otk-launcher \(how))",
-                       remedy: "killed from outside (e.g. by the OOM killer), or by the command itself, which can still change the limits of the sandbox's init until the seccomp filter lands; the command may have run in part")
+                       remedy: "killed from outside (e.g. by the OOM killer), or, under a profile without seccomp, by the command changing the limits of the sandbox's init; the command may have run in part")
     }
 
     /// Forwards SIGTSTP and SIGCONT between the terminal's job control and the sandbox.

@@ -43,9 +43,13 @@ enum ProfileDescription {
         let l = p.landlock
         guard l.enforce != .off else { return "landlock:   off" }
         var out = "landlock:   \(l.enforce == .required ? "required" : "best effort"), ABI \(l.minimumABI) or later"
-        out += "\n    read:     /etc (generated files), every read-only mount; every directory may be listed"
-        out += "\n    write:    " + (l.writable.map { "only below " + $0.joined(separator: " ") + " (narrower than the mounts)" }
-            ?? "every writable mount (\(([p.filesystem.workspace] + p.filesystem.readWrite.map(\.target) + p.filesystem.tmpfs.map(\.path)).joined(separator: " ")))")
+        let fs = p.filesystem
+        out += "\n    read:     every read-only mount\(fs.etcFiles ? ", the generated /etc files" : ""); every directory may be listed"
+        let writableMounts = (fs.rootReadOnly ? [] : ["/"]) + [fs.workspace] + fs.readWrite.map(\.target) + fs.tmpfs.map(\.path)
+        out += "\n    write:    " + (l.writable.map { "only below " + ($0.isEmpty ? "(nothing)" : $0.joined(separator: " ")) + " (narrower than the mounts)" }
+            ?? "every writable mount (\(writableMounts.joined(separator: " ")))")
+        if fs.dev { out += "\n    /dev:     read, write and ioctl on the device files (null, tty, pts, ...)" }
+        if fs.proc { out += "\n    /proc:    read and write, within /proc's own permissions" }
         let tcp = { (ports: [UInt16]?) -> String in
             guard let ports else { return p.network == .none ? "no port" : "not restricted by Landlock" }
             return ports.isEmpty ? "no port" : "ports " + ports.map(String.init).joined(separator: " ")

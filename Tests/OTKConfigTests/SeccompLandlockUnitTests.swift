@@ -1,7 +1,7 @@
 import Foundation
 import OTKConfig
 import OTKModel
-import OTKSandbox
+@testable import OTKSandbox
 import Testing
 
 @Suite("[seccomp] and [landlock] in profiles")
@@ -290,5 +290,80 @@ struct LandlockPlanTests {
                                            .landlockPort(access: 2, port: 443), .seccomp], layers: [])
         let text = String(decoding: try spec.encoded(), as: UTF8.self).split(separator: "\0").joined(separator: " ")
         #expect(text == "otk-spec-1 landlock ffff 3 0 landlock-path d /usr try landlock-port 2 443 seccomp end")
+    }
+}
+
+@Suite("Seccomp cache (root only)")
+struct SeccompCacheTests {
+    let policy = SeccompPolicy(defaultAction: .errno(1), rules: [SeccompRule(names: ["read"], action: .allow)], origin: "built-in")
+
+    /// A root-owned 0700 directory, as the cache requires; nil when the test does not run as root.
+    func cacheDirectory() throws -> (FixtureDir, SeccompCache)? {
+        guard geteuid() == 0 else { return nil }
+        let dir = try FixtureDir()
+        chmod(dir.path, 0o700)
+        return (dir, SeccompCache(directory: dir.path + "/seccomp"))
+    }
+
+    @Test func roundTripsAndRejectsTampering() throws {
+        guard let (dir, cache) = try cacheDirectory() else { return }
+        let key = SeccompCache.key(for: policy)
+        #expect(key.count == 64)
+        #expect(cache.load(key) == nil)
+        let wire = try SeccompCompiler.compile(policy).wire
+        cache.store(key, wire)
+        #expect(cache.load(key) == wire)
+        let entry = dir.path + "/seccomp/" + key
+        // Readable by others: not trusted.
+        chmod(entry, 0o644)
+        #expect(cache.load(key) == nil)
+        chmod(entry, 0o600)
+        #expect(cache.load(key) == wire)
+        // An entry under another key's name, or truncated, is not used.
+        let other = String(repeating: "0", count: 64)
+        #expect(rename(entry, dir.path + "/seccomp/" + other) == 0)
+        #expect(cache.load(other) == nil)
+        #expect(truncate(dir.path + "/seccomp/" + other, 40) == 0)
+        #expect(cache.load(other) == nil)
+        // A directory that group or others can enter is not trusted at all.
+        cache.store(key, wire)
+        chmod(dir.path + "/seccomp", 0o755)
+        #expect(cache.load(key) == nil)
+    }
+
+    @Test func anotherPolicyHasAnotherKey() {
+        var other = policy
+        other.rules.append(SeccompRule(names: ["write"], action: .allow))
+        #expect(SeccompCache.key(for: policy) != SeccompCache.key(for: other))
+        var commented = policy
+        commented.rules[0].comment = "only a comment"
+        #expect(SeccompCache.key(for: policy) == SeccompCache.key(for: commented))
+    }
+
+    @Test func wellFormedChecksTheWireFormat() throws {
+        let wire = try SeccompCompiler.compile(policy).wire
+        #expect(SeccompCache.wellFormed(wire))
+        #expect(!SeccompCache.wellFormed(Array(wire.dropLast())))
+        #expect(!SeccompCache.wellFormed([0, 0, 0, 0]))
+        #expect(!SeccompCache.wellFormed([]))
+    }
+}
+
+@Suite("Profile allow and deny against the base")
+struct SeccompProfileOverrideTests {
+    @Test func denyReplacesTheBaseRulesOfThatCall() throws {
+        let p = try #require(SeccompResolver.policy(SeccompSettings(deny: [SeccompName("clone3")])))
+        let clone3 = p.rules.filter { $0.names.contains("clone3") }
+        #expect(clone3.count == 1)
+        #expect(clone3.first?.action == .errno(1))
+        #expect(clone3.first?.fromProfile == true)
+    }
+
+    @Test func anImportedRuleIsNeverTakenForTheProfilesOwn() throws {
+        // Even with the comment the profile's own rules carry, an unknown name in an imported allow is skipped, not an error.
+        let imported = SeccompPolicy(defaultAction: .errno(1),
+                                     rules: [SeccompRule(names: ["read", "no_such_call_xyz"], action: .allow, comment: SeccompResolver.profileAllowComment)],
+                                     origin: "/d.json")
+        #expect(try SeccompCompiler.compile(imported).skipped == ["no_such_call_xyz"])
     }
 }
