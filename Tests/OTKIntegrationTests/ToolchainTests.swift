@@ -381,17 +381,14 @@ import Testing
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs /usr/bin/python3 (what strict's /usr shows)")
         let ws = try Workspace(runner)
         try ws.write("control.py", Self.controlScript)
-        let profiles = try TemporaryDirectory(prefix: "otk-it-tc-profile-")
-        let noSeccomp = profiles.path + "/no-seccomp.toml"
-        try "schema = 1\nextends = \"strict\"\n[seccomp]\nenabled = false\n".write(toFile: noSeccomp, atomically: false, encoding: .utf8)
-        chmod(noSeccomp, 0o644)
+        let noSeccomp = try DerivedProfile("[seccomp]\nenabled = false", name: "no-seccomp")
 
         let filtered = try sandboxed(runner, ws, ["/usr/bin/python3", "/workspace/control.py"])
         #expect(filtered.status == 0, "\(filtered.report)")
         #expect(filtered.lines == ["Seccomp:\t2", "unshare-user EPERM", "lsm_list_modules EPERM", "netlink EPERM"], "\(filtered.report)")
         expectConfined(filtered)
 
-        let unfiltered = try sandboxed(runner, ws, profile: noSeccomp, ["/usr/bin/python3", "/workspace/control.py"])
+        let unfiltered = try sandboxed(runner, ws, profile: noSeccomp.path, ["/usr/bin/python3", "/workspace/control.py"])
         #expect(unfiltered.status == 0, "\(unfiltered.report)")
         let lines = unfiltered.lines
         #expect(lines.count == 4, "\(unfiltered.report)")
