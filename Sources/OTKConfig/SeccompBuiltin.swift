@@ -12,6 +12,10 @@ public enum SeccompBuiltin {
     public static let unshareNamespaceFlags: UInt64 = cloneNamespaceFlags | 0x80
     public static let tiocsti: UInt64 = 0x5412
     public static let tioclinux: UInt64 = 0x541C
+    public static let tiocsetd: UInt64 = 0x5423
+    public static let msgFastOpen: UInt64 = 0x2000_0000
+    /// Protocols allowed for AF_INET and AF_INET6 sockets: the default, TCP, UDP, and ICMP for ping sockets.
+    public static let internetProtocols: [(UInt64, String)] = [(0, "0 (default)"), (1, "ICMP"), (6, "TCP"), (17, "UDP"), (58, "ICMPv6")]
 
     /// Allowed whatever their arguments. Names that do not exist on an architecture
     /// (`open`, `fork` on aarch64) are skipped there.
@@ -119,9 +123,15 @@ public enum SeccompBuiltin {
                                  comment: "new processes and threads, but no new namespaces"))
         rules.append(SeccompRule(names: ["unshare"], action: .allow, conditions: [a0(.maskedEqual, unshareNamespaceFlags, 0)],
                                  comment: "unsharing files or fs state, but no new namespaces"))
-        for (family, name) in [(1, "AF_UNIX"), (2, "AF_INET"), (10, "AF_INET6")] {
-            rules.append(SeccompRule(names: ["socket"], action: .allow, conditions: [a0(.equal, UInt64(family), 0)],
-                                     comment: "sockets of family \(name) only"))
+        rules.append(SeccompRule(names: ["socket"], action: .allow, conditions: [a0(.equal, 1, 0)], comment: "AF_UNIX sockets"))
+        // Internet sockets only with the protocols builds use: not MPTCP, which Landlock's TCP port
+        // rules do not see, nor SCTP, SMC, L2TP and the like.
+        for (family, name) in [(2, "AF_INET"), (10, "AF_INET6")] {
+            for (proto, protoName) in internetProtocols {
+                rules.append(SeccompRule(names: ["socket"], action: .allow,
+                                         conditions: [a0(.equal, UInt64(family), 0), SeccompCondition(index: 2, op: .equal, value: proto)],
+                                         comment: "\(name) sockets with protocol \(protoName)"))
+            }
         }
         rules.append(SeccompRule(names: ["socketpair"], action: .allow, conditions: [a0(.equal, 1, 0)], comment: "AF_UNIX pairs"))
         // ADDR_NO_RANDOMIZE and READ_IMPLIES_EXEC are not among them: the command keeps ASLR and NX.
@@ -148,14 +158,26 @@ public enum SeccompBuiltin {
         }
         rules.append(SeccompRule(names: ["socket"], action: deny, conditions: [a0(.greater, 10, 0)],
                                  comment: "socket families other than AF_UNIX, AF_INET, AF_INET6 (netlink, packet, vsock, ...)"))
+        for family in [2, 10] as [UInt64] {
+            rules.append(SeccompRule(names: ["socket"], action: deny,
+                                     conditions: [a0(.equal, family, 0), SeccompCondition(index: 2, op: .greater, value: 58)],
+                                     comment: "internet protocols beyond ICMPv6 (MPTCP, SCTP, SMC, ...)"))
+        }
+        // TCP Fast Open connects inside sendto/sendmsg, where Landlock's connect rule does not look.
+        for (name, index) in [("sendto", 3), ("sendmsg", 2), ("sendmmsg", 3)] as [(String, UInt8)] {
+            rules.append(SeccompRule(names: [name], action: deny,
+                                     conditions: [SeccompCondition(index: index, op: .maskedEqual, value: msgFastOpen, valueTwo: msgFastOpen)],
+                                     comment: "MSG_FASTOPEN: a TCP connect that Landlock's port rules do not see", pinned: true))
+        }
         rules.append(SeccompRule(names: ["socketpair"], action: deny, conditions: [a0(.notEqual, 1, 0)], comment: "pairs other than AF_UNIX"))
         rules.append(SeccompRule(names: ["prlimit64"], action: deny, conditions: [a0(.notEqual, 0, 0)],
                                  comment: "resource limits of another process (the sandbox's init among them)"))
-        for (request, name) in [(tiocsti, "TIOCSTI"), (tioclinux, "TIOCLINUX")] {
+        for (request, what) in [(tiocsti, "TIOCSTI: pushes keystrokes into a terminal"), (tioclinux, "TIOCLINUX: pushes keystrokes into a terminal"),
+                                (tiocsetd, "TIOCSETD: changes a terminal's line discipline, which no reset undoes")] {
             // The kernel reads the request as 32 bits: compare the low half only, so high bits cannot slip past.
             rules.append(SeccompRule(names: ["ioctl"], action: deny,
                                      conditions: [SeccompCondition(index: 1, op: .maskedEqual, value: 0xffff_ffff, valueTwo: request)],
-                                     comment: "\(name): pushes keystrokes into a terminal", pinned: true))
+                                     comment: what, pinned: true))
         }
         rules.append(SeccompRule(names: ["clone3"], action: .errno(38),
                                  comment: "its flags sit in memory a filter cannot read; ENOSYS makes libc fall back to clone"))

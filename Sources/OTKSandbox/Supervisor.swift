@@ -202,15 +202,24 @@ public struct Supervisor: Sendable {
     }
 
     /// The modes and file status flags of otk's terminal fds, put back after the command,
-    /// which shares them and could leave e.g. echo off or O_NONBLOCK set.
+    /// which shares them and could leave e.g. echo off or O_NONBLOCK set, and the tty state
+    /// beyond termios an interactive command could change: exclusive mode (TIOCEXCL, which
+    /// makes later opens fail) and suspended output (TCOOFF). The line discipline cannot be
+    /// changed: the seccomp filter denies TIOCSETD.
     struct TerminalState {
-        var saved: [(fd: Int32, modes: termios, flags: Int32)]
+        var saved: [(fd: Int32, modes: termios, flags: Int32, exclusive: Int32)]
+
+        static let tiocgexcl: UInt = 0x8004_5440
+        static let tiocexcl: UInt = 0x540C
+        static let tiocnxcl: UInt = 0x540D
 
         static func save() -> TerminalState {
-            var saved: [(Int32, termios, Int32)] = []
+            var saved: [(Int32, termios, Int32, Int32)] = []
             for fd: Int32 in 0...2 where isatty(fd) == 1 {
                 var modes = termios()
-                if tcgetattr(fd, &modes) == 0 { saved.append((fd, modes, fcntl(fd, F_GETFL))) }
+                var exclusive: Int32 = 0
+                if ioctl(fd, tiocgexcl, &exclusive) != 0 { exclusive = -1 }
+                if tcgetattr(fd, &modes) == 0 { saved.append((fd, modes, fcntl(fd, F_GETFL), exclusive)) }
             }
             return TerminalState(saved: saved)
         }
@@ -219,12 +228,14 @@ public struct Supervisor: Sendable {
         /// controlling one, so there are no jobs): from the background, the modes would land
         /// on whatever program the operator is using now (a password prompt, say).
         func restore() {
-            for (fd, modes, flags) in saved {
+            for (fd, modes, flags, exclusive) in saved {
                 let foreground = tcgetpgrp(fd)
                 guard foreground == getpgrp() || foreground < 0 else { continue }
                 var m = modes
                 tcsetattr(fd, TCSANOW, &m)
                 if flags >= 0 { _ = fcntl(fd, F_SETFL, flags) }
+                if exclusive >= 0 { _ = ioctl(fd, exclusive != 0 ? Self.tiocexcl : Self.tiocnxcl) }
+                _ = tcflow(fd, TCOON)
             }
         }
     }

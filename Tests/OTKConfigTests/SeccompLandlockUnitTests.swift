@@ -138,8 +138,23 @@ struct SeccompResolverTests {
         #expect(!names(p, permitting: false).contains("ptrace"))
         #expect(names(p, permitting: true).contains("ptrace"))
         #expect(names(p, permitting: false).contains("mkdir"))
-        #expect(p.rules.filter { $0.names == ["ioctl"] && !$0.action.permits }.count == 2)
+        #expect(p.rules.filter { $0.names == ["ioctl"] && !$0.action.permits }.count == 3)
         #expect(!p.rules.contains { $0.names.contains("socket") && !$0.action.permits })
+    }
+
+    @Test func internetSocketsOnlyWithKnownProtocolsAndNoFastOpen() throws {
+        let p = try #require(SeccompResolver.policy(SeccompSettings()))
+        let inet = p.rules.filter { $0.names == ["socket"] && $0.action.permits && $0.conditions.first?.value == 2 }
+        #expect(Set(inet.compactMap { $0.conditions.last?.value }) == [0, 1, 6, 17, 58])
+        #expect(p.rules.contains { $0.names == ["socket"] && !$0.action.permits && $0.conditions.count == 2 && $0.conditions[1].value == 58 })
+        for name in ["sendto", "sendmsg", "sendmmsg"] {
+            let rule = p.rules.first { $0.names == [name] && !$0.action.permits }
+            #expect(rule?.pinned == true)
+            #expect(rule?.conditions.first?.valueTwo == SeccompBuiltin.msgFastOpen)
+        }
+        // Allowing sendto by name keeps the Fast Open check.
+        let widened = try #require(SeccompResolver.policy(SeccompSettings(allow: [SeccompName("sendto")])))
+        #expect(widened.rules.contains { $0.names == ["sendto"] && !$0.action.permits })
     }
 
     @Test func argumentChecksAreAlsoDenialsSoLogModeKeepsThem() throws {

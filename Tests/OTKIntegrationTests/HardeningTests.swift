@@ -216,6 +216,16 @@ import Testing
         #expect(withheld["echo_after"] as? Bool == true)
     }
 
+    @Test("tty state beyond termios is put back too: exclusive mode set by an --interactive command is cleared")
+    func exclusiveModeRestored() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs Debian's python3 inside the sandbox")
+        let script = "import fcntl; fcntl.ioctl(0, 0x540C); print('EXCL-SET')"   // TIOCEXCL
+        let doc = try inPty(typed: "", [Paths.otk, "sandbox", "run", "--interactive", "--", "/usr/bin/python3", "-c", script])
+        #expect(doc["exit"] as? Int == 0, "\(doc)")
+        #expect((doc["output"] as? String ?? "").contains("EXCL-SET"), "the command could not set exclusive mode: \(doc)")
+        #expect(doc["exclusive_after"] as? Bool == false, "the terminal was left in exclusive mode")
+    }
+
     @Test("SIGTSTP to otk stops the command too, SIGCONT continues it")
     func jobControl() throws {
         let process = Process()

@@ -347,4 +347,40 @@ import Testing
         #expect(lines.contains { $0.contains("seccomp:") }, "\(doctor.stdout)")
         #expect(lines.contains { $0.contains("landlock:") && $0.contains("ABI") }, "\(doctor.stdout)")
     }
+
+    /// Calls Landlock's TCP rules do not see (MPTCP, TCP Fast Open) and the terminal's line discipline.
+    static let sideDoorScript = """
+    import ctypes, errno, os, pty, socket
+    def attempt(name, f):
+        try:
+            f()
+            print(name, "ok")
+        except OSError as e:
+            print(name, errno.errorcode.get(e.errno, e.errno))
+    attempt("mptcp", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262).close())
+    attempt("tcp", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM, 6).close())
+    attempt("fastopen", lambda: socket.socket().sendto(b"x", 0x20000000, ("127.0.0.1", 9)))
+    master, slave = pty.openpty()
+    libc = ctypes.CDLL(None, use_errno=True)
+    def setd():
+        if libc.ioctl(slave, 0x5423, ctypes.byref(ctypes.c_int(0))) != 0:   # TIOCSETD N_TTY
+            raise OSError(ctypes.get_errno(), "TIOCSETD")
+    attempt("tiocsetd", setd)
+    """
+
+    @Test("MPTCP sockets, TCP Fast Open and TIOCSETD are refused by the filter; with it off they get through to the kernel")
+    func sideDoors() throws {
+        let path = profiles.path + "/side-doors.py"
+        try Self.sideDoorScript.write(toFile: path, atomically: false, encoding: .utf8)
+        chmod(profiles.path, 0o755)
+        chmod(path, 0o644)
+        let argv = ["--ro-bind", "\(path):/side-doors.py", "--", "/usr/bin/python3", "/side-doors.py"]
+        let strict = try run([Paths.otk, "sandbox", "run", "--profile", Self.strictProfile] + argv)
+        #expect(strict.status == 0, "\(strict.stderr)")
+        #expect(strict.stdout.split(separator: "\n") == ["mptcp EPERM", "tcp ok", "fastopen EPERM", "tiocsetd EPERM"], "\(strict.stdout)")
+        let off = try run([Paths.otk, "sandbox", "run", "--profile", try profile("side-doors-off", "[seccomp]\nenabled = false")] + argv)
+        #expect(off.status == 0, "\(off.stderr)")
+        let lines = off.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4 && lines[0] != "mptcp EPERM" && lines[2] != "fastopen EPERM" && lines[3] == "tiocsetd ok", "\(off.stdout)")
+    }
 }
