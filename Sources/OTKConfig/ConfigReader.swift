@@ -73,6 +73,32 @@ struct ConfigReader {
     }
 
     /// A size: an integer number of bytes, or a string such as "64M", "1G", "512k".
+    /// An integer or a float, as a Double.
+    func number(_ key: String) throws(OTKError) -> Double? {
+        guard let v = table[key] else { return nil }
+        switch v {
+        case .integer(let i): return Double(i)
+        case .double(let d) where d.isFinite: return d
+        default: throw error(key, "expected a number, found \(v.typeName)")
+        }
+    }
+
+    /// A duration: "500ms", "30s", "15m", "1h30m", or a number of seconds.
+    func duration(_ key: String, minimum: Double) throws(OTKError) -> Double? {
+        guard let v = table[key] else { return nil }
+        let seconds: Double?
+        switch v {
+        case .integer(let i): seconds = Double(i)
+        case .double(let d): seconds = d
+        case .string(let s): seconds = DurationText.parse(s)
+        default: throw error(key, "expected a duration such as \"15m\", found \(v.typeName)")
+        }
+        guard let s = seconds, s.isFinite, s >= minimum, s <= DurationText.maximumSeconds else {
+            throw error(key, "is not a duration between \(minimum == 0 ? "0" : DurationText.format(minimum)) and 7 days (write e.g. \"15m\", \"30s\", \"500ms\")")
+        }
+        return s
+    }
+
     func size(_ key: String) throws(OTKError) -> UInt64? {
         guard let v = table[key] else { return nil }
         let parsed: UInt64?
@@ -94,13 +120,15 @@ struct ConfigReader {
     }
 }
 
-/// Byte sizes written the way people write them: "4096", "512k", "64M", "2G", "1T".
+/// Byte sizes written the way people write them: "4096", "512k", "64M", "2G", "1T", or with
+/// binary units spelled out: "512KiB", "64MiB", "2GiB". Every unit is a power of two.
 public enum ByteSize {
     public static let maximum: UInt64 = 1 << 40
 
     public static func parse(_ text: String) -> UInt64? {
         var digits = Substring(text)
         var multiplier: UInt64 = 1
+        if digits.hasSuffix("iB"), digits.count > 3 { digits = digits.dropLast(2) }
         if let last = digits.last, last.isLetter {
             switch last.lowercased() {
             case "k": multiplier = 1 << 10

@@ -7,7 +7,7 @@ enum ProfileDecoder {
 
     static func decode(_ config: LayeredConfig, name: String) throws(OTKError) -> Profile {
         let top = ConfigReader(config)
-        try top.requireOnly(["schema", "description", "extends", "namespaces", "identity", "filesystem", "network", "env", "seccomp", "landlock"])
+        try top.requireOnly(["schema", "description", "extends", "namespaces", "identity", "filesystem", "network", "env", "seccomp", "landlock", "limits"])
         // Every file in the chain states its schema, so an old file cannot be read under new rules.
         for layer in config.layers {
             let reader = ConfigReader(LayeredConfig(layers: [layer]))
@@ -25,6 +25,10 @@ enum ProfileDecoder {
         let environment = try decodeEnvironment(top)
         let seccomp = try decodeSeccomp(top)
         let landlock = try decodeLandlock(top, filesystem: filesystem)
+        let limits = try decodeLimits(top)
+        if limits.tmpSizeBytes != nil && !filesystem.tmpfs.contains(where: { $0.path == "/tmp" }) {
+            throw top.error("limits", "`tmp_size` sizes the tmpfs at /tmp, and this profile has none (add it to filesystem.tmpfs)")
+        }
 
         // Combinations that cannot work are refused here, not discovered halfway through a launch.
         if network != .host && !namespaces.contains(.net) {
@@ -43,7 +47,28 @@ enum ProfileDecoder {
             network: network,
             environment: environment,
             seccomp: seccomp,
-            landlock: landlock)
+            landlock: landlock,
+            limits: limits)
+    }
+
+    private static func decodeLimits(_ top: ConfigReader) throws(OTKError) -> Limits {
+        var limits = Limits()
+        guard let r = try top.sub("limits") else { return limits }
+        try r.requireOnly(["memory", "pids", "cpus", "wall", "grace", "output", "file_size", "open_files", "tmp_size"])
+        limits.memoryBytes = try r.size("memory")
+        if let m = limits.memoryBytes, m < 4 << 20 { throw r.error("memory", "\(ByteSize.format(m)) is too little to start a process (at least 4M)") }
+        limits.pids = try r.integer("pids", in: 1...4_194_304)
+        if let cpus = try r.number("cpus") {
+            guard cpus >= 0.01, cpus <= 4096 else { throw r.error("cpus", "\(cpus) is not a number of CPUs between 0.01 and 4096") }
+            limits.cpus = cpus
+        }
+        limits.wallSeconds = try r.duration("wall", minimum: 0.001)
+        if let grace = try r.duration("grace", minimum: 0) { limits.graceSeconds = grace }
+        limits.outputBytes = try r.size("output")
+        limits.fileSizeBytes = try r.size("file_size")
+        limits.openFiles = try r.integer("open_files", in: 16...1_048_576)
+        limits.tmpSizeBytes = try r.size("tmp_size")
+        return limits
     }
 
     private static func decodeSeccomp(_ top: ConfigReader) throws(OTKError) -> SeccompSettings {

@@ -230,10 +230,22 @@ enum CanonicalJSON {
             ("identity", object([("gid", String(p.identity.gid)), ("hostname", string(p.identity.hostname)),
                                  ("uid", String(p.identity.uid)), ("userName", string(p.identity.userName))])),
             ("landlock", landlock(p.landlock)),
+            ("limits", limits(p.limits)),
             ("name", string(p.name)),
             ("namespaces", array(p.namespaces.sorted().map { string($0.rawValue) })),
             ("network", string(p.network.rawValue)),
             ("seccomp", seccomp(p.seccomp)),
+        ])
+    }
+
+    private static func limits(_ l: Limits) -> String {
+        let opt = { (v: String?) in v ?? "null" }
+        return object([
+            ("cpus", opt(l.cpus.map { String($0) })), ("fileSizeBytes", opt(l.fileSizeBytes.map { String($0) })),
+            ("graceSeconds", String(l.graceSeconds)), ("memoryBytes", opt(l.memoryBytes.map { String($0) })),
+            ("openFiles", opt(l.openFiles.map { String($0) })), ("outputBytes", opt(l.outputBytes.map { String($0) })),
+            ("pids", opt(l.pids.map { String($0) })), ("tmpSizeBytes", opt(l.tmpSizeBytes.map { String($0) })),
+            ("wallSeconds", opt(l.wallSeconds.map { String($0) })),
         ])
     }
 

@@ -32,6 +32,14 @@ public enum LaunchOperation: Sendable, Hashable {
     case landlockPath(access: UInt64, path: String, optional: Bool)
     /// TCP access (bind, connect) granted for one port.
     case landlockPort(access: UInt64, port: UInt16)
+    /// A cgroup v1 directory the monitor moves the sandbox into before releasing it.
+    case cgroupV1(String)
+    /// The cgroup v2 directory clone3 creates the sandbox in.
+    case cgroupV2(String)
+    /// A resource limit set in the payload, soft and hard alike.
+    case rlimit(RlimitKind, UInt64)
+    /// The wall-clock limit and the grace period between SIGTERM and SIGKILL, in milliseconds.
+    case wall(milliseconds: UInt64, graceMilliseconds: UInt64)
 
     var tokens: [String] {
         switch self {
@@ -61,11 +69,20 @@ public enum LaunchOperation: Sendable, Hashable {
         case .landlock(let fs, let net, let scoped): return ["landlock", hex(fs), hex(net), hex(scoped)]
         case .landlockPath(let access, let path, let optional): return ["landlock-path", hex(access), path, optional ? "try" : "must"]
         case .landlockPort(let access, let port): return ["landlock-port", hex(access), String(port)]
+        case .cgroupV1(let dir): return ["cgroup-v1", dir]
+        case .cgroupV2(let dir): return ["cgroup-v2", dir]
+        case .rlimit(let kind, let value): return ["rlimit", kind.rawValue, String(value), String(value)]
+        case .wall(let ms, let grace): return ["wall", String(ms), String(grace)]
         }
     }
 }
 
 private func hex(_ v: UInt64) -> String { String(v, radix: 16) }
+
+/// The resource limits the launcher sets (setrlimit).
+public enum RlimitKind: String, Sendable, Hashable {
+    case core, fsize, nofile
+}
 
 /// A flat, validated description of one sandbox launch: everything otk-launcher
 /// needs, nothing it has to decide.

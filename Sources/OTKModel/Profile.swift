@@ -138,10 +138,12 @@ public struct Profile: Sendable, Hashable, Codable {
     public var environment: Environment
     public var seccomp: SeccompSettings
     public var landlock: LandlockSettings
+    public var limits: Limits
 
     public init(name: String, description: String, sources: [String], namespaces: Set<NamespaceKind>,
                 identity: Identity, filesystem: Filesystem, network: NetworkMode, environment: Environment,
-                seccomp: SeccompSettings = SeccompSettings(), landlock: LandlockSettings = LandlockSettings()) {
+                seccomp: SeccompSettings = SeccompSettings(), landlock: LandlockSettings = LandlockSettings(),
+                limits: Limits = Limits()) {
         self.name = name
         self.description = description
         self.sources = sources
@@ -152,5 +154,78 @@ public struct Profile: Sendable, Hashable, Codable {
         self.environment = environment
         self.seccomp = seccomp
         self.landlock = landlock
+        self.limits = limits
+    }
+}
+
+/// The `[limits]` table: what one sandboxed command may use. nil: no limit of that kind.
+public struct Limits: Sendable, Hashable, Codable {
+    /// Memory of the whole sandbox (cgroup), with no swap.
+    public var memoryBytes: UInt64?
+    /// Processes and threads of the whole sandbox (cgroup).
+    public var pids: Int?
+    /// CPU time per wall second, in CPUs (1.5 = one and a half CPUs), as a cgroup quota.
+    public var cpus: Double?
+    /// Wall-clock time of the run; then SIGTERM to every process, and SIGKILL after `grace`.
+    public var wallSeconds: Double?
+    public var graceSeconds: Double
+    /// Bytes of stdout and of stderr each shown and captured; the rest is dropped with a marker.
+    public var outputBytes: UInt64?
+    /// RLIMIT_FSIZE: the largest file the command may write.
+    public var fileSizeBytes: UInt64?
+    /// RLIMIT_NOFILE.
+    public var openFiles: Int?
+    /// Size of the /tmp tmpfs (replaces the size of a `tmpfs` entry for /tmp).
+    public var tmpSizeBytes: UInt64?
+
+    public init(memoryBytes: UInt64? = nil, pids: Int? = nil, cpus: Double? = nil, wallSeconds: Double? = nil,
+                graceSeconds: Double = 2, outputBytes: UInt64? = nil, fileSizeBytes: UInt64? = nil, openFiles: Int? = nil,
+                tmpSizeBytes: UInt64? = nil) {
+        self.memoryBytes = memoryBytes
+        self.pids = pids
+        self.cpus = cpus
+        self.wallSeconds = wallSeconds
+        self.graceSeconds = graceSeconds
+        self.outputBytes = outputBytes
+        self.fileSizeBytes = fileSizeBytes
+        self.openFiles = openFiles
+        self.tmpSizeBytes = tmpSizeBytes
+    }
+
+    /// Whether any limit needs a cgroup.
+    public var needsCgroup: Bool { memoryBytes != nil || pids != nil || cpus != nil }
+}
+
+/// Durations written the way people write them: "500ms", "30s", "15m", "2h", "1h30m", or a bare number of seconds.
+public enum DurationText {
+    public static let maximumSeconds: Double = 7 * 24 * 3600
+
+    public static func parse(_ text: String) -> Double? {
+        if let n = Double(text), n.isFinite { return n }
+        var total = 0.0
+        var rest = Substring(text)
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let digits = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+            guard !digits.isEmpty, let value = Double(digits) else { return nil }
+            rest = rest.dropFirst(digits.count)
+            let unit = rest.prefix { $0.isASCII && $0.isLetter }
+            rest = rest.dropFirst(unit.count)
+            switch unit {
+            case "ms": total += value / 1000
+            case "s": total += value
+            case "m", "min": total += value * 60
+            case "h": total += value * 3600
+            default: return nil
+            }
+        }
+        return total
+    }
+
+    public static func format(_ seconds: Double) -> String {
+        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
+        if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+        if seconds == seconds.rounded() { return "\(Int(seconds))s" }
+        return "\(Int((seconds * 1000).rounded()))ms"
     }
 }

@@ -165,6 +165,14 @@ public struct LaunchSpecBuilder: Sendable {
                                          abi: request.landlockABI, unavailableReason: request.landlockUnavailableReason)
         ops += landlock.operations
         layers += landlock.layers
+        // Core dumps are off: a dump could land in the workspace with what the process held in memory.
+        ops.append(.rlimit(.core, 0))
+        if let size = profile.limits.fileSizeBytes { ops.append(.rlimit(.fsize, size)) }
+        if let files = profile.limits.openFiles { ops.append(.rlimit(.nofile, UInt64(files))) }
+        if let wall = profile.limits.wallSeconds {
+            ops.append(.wall(milliseconds: max(1, UInt64((wall * 1000).rounded())), graceMilliseconds: UInt64((profile.limits.graceSeconds * 1000).rounded())))
+            layers.append("wall-clock-limit")
+        }
         if profile.seccomp.enabled {
             ops.append(.seccomp)
             layers.append("seccomp")
@@ -223,7 +231,12 @@ public struct LaunchSpecBuilder: Sendable {
             out.append(.bind(source: real, target: bind.target, readOnly: readOnly, location: bind.location))
         }
         out.append(.bind(source: request.workspace, target: fs.workspace, readOnly: false, location: nil))
-        out += fs.tmpfs.map { .tmpfs($0) }
+        // limits.tmp_size sizes the /tmp tmpfs.
+        out += fs.tmpfs.map { t in
+            var sized = t
+            if t.path == "/tmp", let size = profile.limits.tmpSizeBytes { sized.sizeBytes = size }
+            return .tmpfs(sized)
+        }
         if fs.proc { out.append(.proc) }
         if fs.dev { out.append(.dev) }
 

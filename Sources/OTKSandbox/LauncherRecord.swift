@@ -3,6 +3,8 @@ public struct LauncherRecord: Sendable, Equatable {
     public enum Kind: UInt32, Sendable {
         case failure = 1
         case exit = 2
+        /// The wall-clock limit ended the run; `value` is the payload's wait status.
+        case timeout = 3
     }
 
     public static let size = 256

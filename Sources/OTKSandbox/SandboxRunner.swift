@@ -17,6 +17,32 @@ public struct SandboxResult: Sendable, Codable {
     public var error: ErrorRef?
     /// Things that went wrong after the command, such as a temporary workspace left behind.
     public var warnings: [String] = []
+    /// What the run used, when it ran.
+    public var resources: Resources?
+    /// The limit that ended the run: "wall", "memory", "pids", "file_size"; nil when none did.
+    public var limit: String?
+    /// What otk relayed of stdout and stderr (with limits.output or --logs).
+    public var output: [OutputReport]?
+
+    public struct Resources: Sendable, Codable {
+        public var wallMs: Double
+        public var userCpuMs: Double
+        public var systemCpuMs: Double
+        /// The cgroup's peak (whole sandbox) where cgroups count it, else the largest single process.
+        public var peakMemoryBytes: UInt64?
+        public var peakPids: UInt64?
+        public var oomKilled: Bool
+        public var pidsLimitHits: UInt64?
+        public var cpuThrottledMs: Double?
+        /// "v1", "v2", or nil when the run had no cgroup.
+        public var cgroup: String?
+
+        enum CodingKeys: String, CodingKey {
+            case wallMs = "wall_ms", userCpuMs = "user_cpu_ms", systemCpuMs = "system_cpu_ms", peakMemoryBytes = "peak_memory_bytes"
+            case peakPids = "peak_pids", oomKilled = "oom_killed", pidsLimitHits = "pids_limit_hits", cpuThrottledMs = "cpu_throttled_ms"
+            case cgroup
+        }
+    }
 
     public struct ProfileRef: Sendable, Codable {
         public var name: String
@@ -41,7 +67,7 @@ public struct SandboxResult: Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case status, signal, profile, layers, workspace, command, error, warnings
+        case status, signal, profile, layers, workspace, command, error, warnings, resources, limit, output
         case exitCode = "exit_code", durationMs = "duration_ms", hostUid = "host_uid", hostGid = "host_gid"
     }
 }
@@ -57,10 +83,13 @@ public struct RunOptions: Sendable {
     /// /dev/null and a terminal stdout/stderr becomes a pipe otk relays, because the command
     /// runs in a session of its own, where job control cannot stop it reading what is typed.
     public var interactive: Bool
+    /// A directory for stdout.log and stderr.log (capped like the relayed output).
+    public var logDirectory: String?
 
     public init(command: [String], workspace: String?, binds: [(source: String, target: String, readOnly: Bool)],
-                environment: [(String, String)], interactive: Bool = false) {
+                environment: [(String, String)], interactive: Bool = false, logDirectory: String? = nil) {
         self.interactive = interactive
+        self.logDirectory = logDirectory
         self.command = command
         self.workspace = workspace
         self.binds = binds
@@ -132,6 +161,20 @@ public struct SandboxRunner: Sendable {
                 }
             }
         }
+        // One cgroup per run, below otk's own parent; removed on every path out of here.
+        let cgroups = try prepareCgroups(loaded.profile.limits)
+        var cgroupRun: CgroupRun?
+        if let cgroups {
+            cgroupRun = try cgroups.create(RunName.next(), limits: loaded.profile.limits)
+            spec.operations += cgroupRun?.operations ?? []
+            spec.layers.append("cgroup-\(cgroups.version.rawValue)")
+        }
+        defer {
+            if let cgroups, let cgroupRun {
+                cgroups.kill(cgroupRun)
+                _ = cgroups.remove(cgroupRun)
+            }
+        }
         var result = SandboxResult(
             status: 0, exitCode: nil, signal: nil, durationMs: 0,
             profile: .init(name: loaded.profile.name, sha256: loaded.sha256, sources: loaded.profile.sources),
@@ -146,7 +189,13 @@ public struct SandboxRunner: Sendable {
         }
         let outcome: SandboxOutcome
         do {
-            outcome = try supervisor.run(spec, withholdTerminal: !options.interactive)
+            // With --interactive the command holds the terminal itself: nothing passes through otk to cap or log.
+            let output = options.interactive ? OutputOptions(cap: nil, logDirectory: nil)
+                : OutputOptions(cap: loaded.profile.limits.outputBytes, logDirectory: options.logDirectory)
+            if options.interactive && (loaded.profile.limits.outputBytes != nil || options.logDirectory != nil) {
+                result.warnings.append("--interactive hands the terminal over: limits.output and --logs do not apply")
+            }
+            outcome = try supervisor.run(spec, withholdTerminal: !options.interactive, output: output)
         } catch {
             throw failed(error)
         }
@@ -158,7 +207,55 @@ public struct SandboxRunner: Sendable {
         result.exitCode = outcome.exitCode
         result.signal = outcome.signal
         result.layers = spec.layers
+        let stats = cgroupRun.map { run in cgroups?.stats(run) ?? CgroupStats() }
+        if let cgroups, let run = cgroupRun {
+            cgroups.kill(run)
+            result.warnings += cgroups.remove(run)
+            cgroupRun = nil
+        }
+        result.resources = SandboxResult.Resources(
+            wallMs: result.durationMs, userCpuMs: Double(outcome.userMicroseconds) / 1000, systemCpuMs: Double(outcome.systemMicroseconds) / 1000,
+            peakMemoryBytes: stats?.peakMemoryBytes ?? outcome.maxResidentBytes, peakPids: stats?.peakPids,
+            oomKilled: (stats?.oomKills ?? 0) > 0, pidsLimitHits: stats?.pidsLimitHits,
+            cpuThrottledMs: stats?.throttledMicroseconds.map { Double($0) / 1000 }, cgroup: cgroups?.version.rawValue)
+        result.limit = Self.limitThatEnded(outcome, stats: stats)
+        result.output = outcome.output.isEmpty ? nil : outcome.output
+        if outcome.timedOut { result.status = ExitCodes.wallClock }
         return result
+    }
+
+    /// Which limit ended the run, from how it ended and what the cgroups counted.
+    static func limitThatEnded(_ outcome: SandboxOutcome, stats: CgroupStats?) -> String? {
+        if outcome.timedOut { return "wall" }
+        if (stats?.oomKills ?? 0) > 0 { return "memory" }
+        // The process that passed the file size limit died of SIGXFSZ; a shell running it reports 128 + SIGXFSZ.
+        if outcome.signal == SIGXFSZ || outcome.exitCode == 128 + SIGXFSZ { return "file_size" }
+        if (stats?.pidsLimitHits ?? 0) > 0 && outcome.shellStatus != 0 { return "pids" }
+        return nil
+    }
+
+    /// The cgroup manager for this run, after removing what killed otk processes left behind; nil when the
+    /// run goes without (no limit needs one and this otk may not create cgroups). Refuses when a limit needs one.
+    private func prepareCgroups(_ limits: Limits) throws(OTKError) -> CgroupManager? {
+        let layout = CgroupLayout.detect(mountinfo: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
+        guard let manager = Cgroups.manager(for: layout) else {
+            if limits.needsCgroup {
+                throw OTKError(.isolationUnavailable, "cgroups: the profile sets memory, pids or cpus limits, and this host mounts no usable cgroup hierarchy",
+                               remedy: "mount cgroup2 at /sys/fs/cgroup (or the v1 memory, pids and cpu hierarchies); `otk doctor` shows the layout")
+            }
+            return nil
+        }
+        // Root creates otk's parents; anyone else only uses parents delegated to them (made and chowned by root).
+        let usable = geteuid() == 0 || manager.parents.allSatisfy { access($0, W_OK) == 0 }
+        guard usable else {
+            if limits.needsCgroup {
+                throw OTKError(.isolationUnavailable, "cgroups: the profile sets memory, pids or cpus limits, and uid \(geteuid()) may not create cgroups (\(manager.parents.joined(separator: ", ")) not writable)",
+                               remedy: "run otk as root, or have root delegate a parent to uid \(geteuid()): mkdir \(manager.parents.joined(separator: " ")) && chown \(geteuid()) each (see docs/limits.md)")
+            }
+            return nil
+        }
+        _ = manager.removeStale()
+        return manager
     }
 
     /// The canonical path of a `--bind` source, resolved one component at a time as written,
@@ -263,6 +360,7 @@ public enum ExitCodes {
     public static let badInput: Int32 = 2
     public static let denied: Int32 = 3
     public static let isolationUnavailable: Int32 = 4
+    public static let wallClock: Int32 = 124
     public static let internalError: Int32 = 70
 
     public static func code(for kind: ErrorKind) -> Int32 {

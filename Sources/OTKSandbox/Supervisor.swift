@@ -1,6 +1,7 @@
 import COTKSystem
 import Dispatch
 import Foundation
+import OTKConfig
 import OTKModel
 
 /// How a sandboxed command ended.
@@ -13,12 +14,50 @@ public struct SandboxOutcome: Sendable {
     public var durationNanoseconds: UInt64
     /// The setup failure, when the command never ran.
     public var failure: LauncherRecord?
+    /// The wall-clock limit ended the run.
+    public var timedOut = false
+    /// CPU time of the launcher and everything it (and the sandbox's init) waited for, in microseconds,
+    /// and the largest resident set of any one of those processes.
+    public var userMicroseconds: UInt64 = 0
+    public var systemMicroseconds: UInt64 = 0
+    public var maxResidentBytes: UInt64 = 0
+    /// What otk relayed of stdout and stderr, when it relayed them.
+    public var output: [OutputReport] = []
+
 
     /// The status a shell would report: the exit code, or 128 + the signal.
     public var shellStatus: Int32 {
         if let exitCode { return exitCode }
         if let signal { return 128 + signal }
         return 127
+    }
+}
+
+
+/// How much of the command's stdout and stderr otk shows and keeps.
+public struct OutputOptions: Sendable {
+    /// Bytes of each stream relayed (and logged); the rest is counted and dropped, after a marker.
+    public var cap: UInt64?
+    /// A directory for `stdout.log` and `stderr.log`.
+    public var logDirectory: String?
+
+    public init(cap: UInt64?, logDirectory: String?) {
+        self.cap = cap
+        self.logDirectory = logDirectory
+    }
+
+    var relaysEverything: Bool { cap != nil || logDirectory != nil }
+}
+
+public struct OutputReport: Sendable, Codable, Equatable {
+    public var stream: String
+    public var bytes: UInt64
+    public var discardedBytes: UInt64
+    public var log: String?
+
+    enum CodingKeys: String, CodingKey {
+        case stream, bytes, log
+        case discardedBytes = "discarded_bytes"
     }
 }
 
@@ -47,7 +86,7 @@ public struct Supervisor: Sendable {
     /// copies to the terminal. The command runs in a session of its own, where job control
     /// cannot stop it, and any terminal fd (even one opened write-only, which it could reopen
     /// read-write through /proc/self/fd) would let it read what the operator types.
-    public func run(_ spec: LaunchSpec, withholdTerminal: Bool = false) throws(OTKError) -> SandboxOutcome {
+    public func run(_ spec: LaunchSpec, withholdTerminal: Bool = false, output: OutputOptions = OutputOptions(cap: nil, logDirectory: nil)) throws(OTKError) -> SandboxOutcome {
         guard access(launcherPath, X_OK) == 0 else {
             throw OTKError(.internalError, "otk-launcher not found at `\(launcherPath)`",
                            remedy: "build the package (swift build) or set OTK_LAUNCHER to its path")
@@ -103,8 +142,22 @@ public struct Supervisor: Sendable {
         defer { terminal.restore() }
         let nullStdin = withholdTerminal && isatty(0) == 1
         var relays: [OutputRelay] = []
-        for fd: Int32 in [1, 2] where withholdTerminal && isatty(fd) == 1 {
-            guard let relay = OutputRelay(to: fd) else { throw Self.systemError("pipe2 for the output relay", Glibc.errno) }
+        // A cap or a log means every byte passes through otk; otherwise only a terminal is relayed.
+        for fd: Int32 in [1, 2] where output.relaysEverything || (withholdTerminal && isatty(fd) == 1) {
+            let name = fd == 1 ? "stdout" : "stderr"
+            var log: (fd: Int32, path: String)?
+            if let dir = output.logDirectory {
+                let path = dir + "/" + name + ".log"
+                let logFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                guard logFD >= 0 else {
+                    for relay in relays { relay.finish() }
+                    throw OTKError(.badInput, "cannot create the log `\(path)`: \(String(cString: strerror(Glibc.errno)))")
+                }
+                log = (logFD, path)
+            }
+            guard let relay = OutputRelay(to: fd, name: name, cap: output.cap, log: log) else {
+                throw Self.systemError("pipe2 for the output relay", Glibc.errno)
+            }
             relays.append(relay)
         }
         let outputs: [Int32] = [1, 2].map { fd in relays.first { $0.target == fd }?.writeEnd ?? -1 }
@@ -141,7 +194,8 @@ public struct Supervisor: Sendable {
 
         let records = Self.readAll(status[0])
         var waitStatus: Int32 = 0
-        while waitpid(pid, &waitStatus, 0) < 0 && Glibc.errno == EINTR {}
+        var usage = rusage()
+        while wait4(pid, &waitStatus, 0, &usage) < 0 && Glibc.errno == EINTR {}
         // The launcher is reaped: from here its pid may be reused, so nothing more is sent to it,
         // and otk's own signals act as usual again.
         for (source, sig) in zip(sources, Self.forwardedSignals) {
@@ -159,11 +213,17 @@ public struct Supervisor: Sendable {
         if let failure = decoded.first(where: { $0.kind == .failure }) {
             return SandboxOutcome(exitCode: nil, signal: nil, durationNanoseconds: duration, failure: failure)
         }
-        if let exit = decoded.first(where: { $0.kind == .exit }) {
+        if let exit = decoded.first(where: { $0.kind == .exit || $0.kind == .timeout }) {
             let ws = exit.value
             let signaled = (ws & 0x7f) != 0 && (ws & 0x7f) != 0x7f
-            return SandboxOutcome(exitCode: signaled ? nil : (ws >> 8) & 0xff, signal: signaled ? ws & 0x7f : nil,
-                                  durationNanoseconds: duration, failure: nil)
+            var outcome = SandboxOutcome(exitCode: signaled ? nil : (ws >> 8) & 0xff, signal: signaled ? ws & 0x7f : nil,
+                                         durationNanoseconds: duration, failure: nil)
+            outcome.timedOut = exit.kind == .timeout
+            outcome.userMicroseconds = UInt64(usage.ru_utime.tv_sec) * 1_000_000 + UInt64(usage.ru_utime.tv_usec)
+            outcome.systemMicroseconds = UInt64(usage.ru_stime.tv_sec) * 1_000_000 + UInt64(usage.ru_stime.tv_usec)
+            outcome.maxResidentBytes = UInt64(usage.ru_maxrss) * 1024
+            outcome.output = relays.map(\.report)
+            return outcome
         }
         // No report at all: the launcher or init was killed from outside.
         let launcherSignal = (waitStatus & 0x7f)
@@ -251,8 +311,18 @@ public struct Supervisor: Sendable {
         private let stopRead: Int32, stopWrite: Int32
         private let done = DispatchSemaphore(value: 0)
         private var started = false, finished = false
+        let name: String
+        let cap: UInt64?
+        let log: (fd: Int32, path: String)?
+        /// Written by the copying thread, read after `finish()` (which waits for it).
+        private var copied: UInt64 = 0, discarded: UInt64 = 0
 
-        init?(to target: Int32) {
+        var report: OutputReport { OutputReport(stream: name, bytes: copied, discardedBytes: discarded, log: log?.path) }
+
+        init?(to target: Int32, name: String = "", cap: UInt64? = nil, log: (fd: Int32, path: String)? = nil) {
+            self.name = name
+            self.cap = cap
+            self.log = log
             var data: [Int32] = [-1, -1], stop: [Int32] = [-1, -1]
             guard cotk_pipe_cloexec(&data) == 0 else { return nil }
             guard cotk_pipe_cloexec(&stop) == 0 else { close(data[0]); close(data[1]); return nil }
@@ -280,7 +350,7 @@ public struct Supervisor: Sendable {
                     // Copy whatever is there; when stopping, until nothing is left.
                     while true {
                         let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
-                        if n > 0 { Self.writeAll(target, buffer[0..<n]); continue }
+                        if n > 0 { self.take(buffer[0..<n]); continue }
                         if n == 0 { break loop }
                         if Glibc.errno == EINTR { continue }
                         if stopping || Glibc.errno != EAGAIN { break loop }
@@ -289,6 +359,27 @@ public struct Supervisor: Sendable {
                 }
                 done.signal()
             }.start()
+        }
+
+        /// Passes a chunk on to the target and the log, up to the cap; past it, counts and drops.
+        /// The pipe is always drained, so a command that floods its output never blocks on it.
+        private func take(_ chunk: ArraySlice<UInt8>) {
+            let room = cap.map { $0 > copied ? $0 - copied : 0 } ?? UInt64.max
+            let kept = chunk.prefix(Int(min(UInt64(chunk.count), room)))
+            if !kept.isEmpty {
+                Self.writeAll(target, kept)
+                if let log { Self.writeAll(log.fd, kept) }
+                copied += UInt64(kept.count)
+            }
+            let dropped = UInt64(chunk.count - kept.count)
+            if dropped > 0 {
+                if discarded == 0, let cap {
+                    let marker = Array("\n[otk: \(name) truncated at \(ByteSize.format(cap)) (limits.output); the rest is discarded]\n".utf8)
+                    Self.writeAll(target, marker[...])
+                    if let log { Self.writeAll(log.fd, marker[...]) }
+                }
+                discarded += dropped
+            }
         }
 
         /// Writes everything, waiting when the terminal is non-blocking and full; a terminal that
@@ -318,6 +409,7 @@ public struct Supervisor: Sendable {
                 done.wait()
             }
             if writeEnd >= 0 { close(writeEnd) }
+            if let log { close(log.fd) }
             close(readEnd)
             close(stopRead)
             close(stopWrite)

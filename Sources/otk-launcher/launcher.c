@@ -50,12 +50,14 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <grp.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
@@ -96,6 +98,9 @@
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
+#ifndef OTK_CLONE_INTO_CGROUP
+#define OTK_CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 #define OTK_FSCONFIG_SET_FLAG 0
 #define OTK_FSCONFIG_SET_STRING 1
 #define OTK_FSCONFIG_CMD_CREATE 6
@@ -123,7 +128,8 @@ struct otk_clone_args {
 
 /* ---- the status record; mirrored in Sources/OTKSandbox/LauncherRecord.swift ---- */
 #define OTK_RECORD_MAGIC 0x314b544fu /* "OTK1" little-endian */
-enum { OTK_RECORD_FAILURE = 1, OTK_RECORD_EXIT = 2 };
+/* EXIT: the payload's wait status. TIMEOUT: the same, when the wall-clock limit ended the run. */
+enum { OTK_RECORD_FAILURE = 1, OTK_RECORD_EXIT = 2, OTK_RECORD_TIMEOUT = 3 };
 
 struct otk_record {
     uint32_t magic;
@@ -144,7 +150,7 @@ enum op_kind {
     OP_NAMESPACE, OP_UID, OP_GID, OP_SETGROUPS, OP_HOSTNAME, OP_LOOPBACK, OP_DENY_USERNS,
     OP_ROOT_SIZE, OP_BIND, OP_TMPFS, OP_PROC, OP_DEV, OP_DIR, OP_SYMLINK, OP_FILE, OP_MASK,
     OP_READONLY, OP_ROOT_READONLY, OP_ENV, OP_ARG, OP_CWD, OP_CLEAN, OP_SECCOMP, OP_LANDLOCK,
-    OP_LANDLOCK_PATH, OP_LANDLOCK_PORT,
+    OP_LANDLOCK_PATH, OP_LANDLOCK_PORT, OP_CGROUP_V1, OP_CGROUP_V2, OP_RLIMIT, OP_WALL,
 };
 
 static const struct {
@@ -178,6 +184,10 @@ static const struct {
     {"landlock", OP_LANDLOCK, 3},     /* hex handled-fs hex handled-net hex scoped */
     {"landlock-path", OP_LANDLOCK_PATH, 3}, /* hex access, dest, try|must */
     {"landlock-port", OP_LANDLOCK_PORT, 2}, /* hex access, TCP port */
+    {"cgroup-v1", OP_CGROUP_V1, 1},   /* dir: the monitor writes the sandbox's pid to its cgroup.procs before release */
+    {"cgroup-v2", OP_CGROUP_V2, 1},   /* dir: clone3 creates the sandbox in it (CLONE_INTO_CGROUP) */
+    {"rlimit", OP_RLIMIT, 3},         /* core|fsize|nofile soft hard, set in the payload */
+    {"wall", OP_WALL, 2},             /* limit-ms grace-ms: init ends the run at the limit */
 };
 
 struct op {
@@ -207,6 +217,10 @@ static struct {
     gid_t gid;
     int seccomp;
     int landlock;
+    const char *cgroup_dirs[8];
+    size_t n_cgroup_dirs;
+    int cgroup_v2;
+    unsigned long long wall_ms, grace_ms;
     unsigned long long landlock_fs, landlock_net, landlock_scoped;
 } want;
 
@@ -255,11 +269,11 @@ __attribute__((noreturn, format(printf, 2, 3))) static void fail(int err, const 
     _exit(127);
 }
 
-static void report_exit(int wait_status) {
+static void report_exit(int wait_status, int timed_out) {
     struct otk_record r;
     memset(&r, 0, sizeof r);
     r.magic = OTK_RECORD_MAGIC;
-    r.kind = OTK_RECORD_EXIT;
+    r.kind = timed_out ? OTK_RECORD_TIMEOUT : OTK_RECORD_EXIT;
     r.value = wait_status;
     strncpy(r.step, "exit", sizeof r.step - 1);
     ssize_t n;
@@ -460,6 +474,27 @@ static void check_spec(void) {
             want.clean = op->a[0];
             break;
         case OP_SECCOMP: want.seccomp = 1; break;
+        case OP_CGROUP_V1:
+        case OP_CGROUP_V2:
+            if (!is_clean_absolute(op->a[0]) || strlen(op->a[0]) > 200) fail(EINVAL, "cgroup directory `%.150s` is not a clean absolute path", op->a[0]);
+            if (want.n_cgroup_dirs == sizeof want.cgroup_dirs / sizeof want.cgroup_dirs[0]) fail(E2BIG, "too many cgroup directories");
+            if (want.n_cgroup_dirs && want.cgroup_v2 != (op->kind == OP_CGROUP_V2)) fail(EINVAL, "cgroup v1 and v2 directories mixed");
+            if (op->kind == OP_CGROUP_V2 && want.n_cgroup_dirs) fail(EINVAL, "more than one cgroup v2 directory");
+            want.cgroup_v2 = op->kind == OP_CGROUP_V2;
+            want.cgroup_dirs[want.n_cgroup_dirs++] = op->a[0];
+            break;
+        case OP_RLIMIT: {
+            unsigned long long soft, hard;
+            if ((strcmp(op->a[0], "core") && strcmp(op->a[0], "fsize") && strcmp(op->a[0], "nofile"))
+                || parse_uint(op->a[1], ~0ull, &soft, 10) || parse_uint(op->a[2], ~0ull, &hard, 10) || soft > hard)
+                fail(EINVAL, "bad rlimit `%.16s %.24s %.24s`", op->a[0], op->a[1], op->a[2]);
+            break;
+        }
+        case OP_WALL:
+            if (parse_uint(op->a[0], 7ull * 24 * 3600 * 1000, &want.wall_ms, 10) || !want.wall_ms
+                || parse_uint(op->a[1], 7ull * 24 * 3600 * 1000, &want.grace_ms, 10))
+                fail(EINVAL, "bad wall-clock limit");
+            break;
         case OP_LANDLOCK:
             if (want.landlock || parse_uint(op->a[0], ~0ull, &want.landlock_fs, 16) || parse_uint(op->a[1], ~0ull, &want.landlock_net, 16)
                 || parse_uint(op->a[2], ~0ull, &want.landlock_scoped, 16) || !want.landlock_fs)
@@ -931,6 +966,17 @@ static void apply_landlock(void) {
     close(ruleset);
 }
 
+/* Soft and hard alike: without CAP_SYS_RESOURCE the command cannot raise them again. */
+static void apply_rlimits(void) {
+    current_step = "rlimit";
+    for (size_t i = 0; i < n_ops; i++) {
+        if (ops[i].kind != OP_RLIMIT) continue;
+        int resource = !strcmp(ops[i].a[0], "core") ? RLIMIT_CORE : !strcmp(ops[i].a[0], "fsize") ? RLIMIT_FSIZE : RLIMIT_NOFILE;
+        struct rlimit rl = {.rlim_cur = strtoull(ops[i].a[1], NULL, 10), .rlim_max = strtoull(ops[i].a[2], NULL, 10)};
+        if (setrlimit(resource, &rl) < 0) fail(errno, "cannot set the %s limit to %.24s", ops[i].a[0], ops[i].a[2]);
+    }
+}
+
 /* Last before execve: from here on only what the filter allows, and execve is among it. */
 static void apply_seccomp(void) {
     current_step = "seccomp";
@@ -1002,6 +1048,7 @@ __attribute__((noreturn)) static void payload(int lifeline_fd, int sync_fd) {
     /* A new session has no controlling terminal, so TIOCSTI cannot push keystrokes into the host's. */
     current_step = "setsid";
     if (setsid() < 0) fail(errno, "setsid");
+    apply_rlimits();
     if (want.landlock) apply_landlock();
     if (want.seccomp) apply_seccomp();
     exec_payload();
@@ -1174,10 +1221,23 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
     /* Only the payload reports exec failures from here on; init reports the exit. */
     int status = 0;
     struct pollfd fds[2] = {{.fd = lifeline_fd, .events = POLLIN}, {.fd = sync_fd, .events = POLLIN}};
+    /*
+     * The wall-clock limit, counted from the fork: at the limit every process of the sandbox
+     * gets SIGTERM (kill(-1) from pid 1 reaches daemons that left the command's session too),
+     * and after the grace period SIGKILL.
+     */
+    int timed_out = 0, terminated = 0, reaped = 0;
+    struct timespec deadline = {0, 0};
+    if (want.wall_ms) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += (time_t)(want.wall_ms / 1000);
+        deadline.tv_nsec += (long)(want.wall_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec++; deadline.tv_nsec -= 1000000000L; }
+    }
     for (;;) {
         if (child_changed) {
             child_changed = 0;
-            if (reap(pid, &status)) break;
+            if (reap(pid, &status)) { reaped = 1; break; }
         }
         for (int s = 1; s < 65; s++)
             if (pending_signals[s]) {
@@ -1192,7 +1252,24 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
                 if (fwd == SIGSTOP || fwd == SIGCONT) kill(-1, fwd);
                 else if (kill(-pid, fwd) < 0) kill(pid, fwd);
             }
-        int r = ppoll(fds, 2, NULL, &old);
+        struct timespec wait, now;
+        if (want.wall_ms) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long long left = (long long)(deadline.tv_sec - now.tv_sec) * 1000000000LL + (deadline.tv_nsec - now.tv_nsec);
+            if (left <= 0) {
+                if (terminated) break; /* the grace period is over: kill_all below */
+                timed_out = terminated = 1;
+                kill(-1, SIGTERM);
+                deadline = now;
+                deadline.tv_sec += (time_t)(want.grace_ms / 1000);
+                deadline.tv_nsec += (long)(want.grace_ms % 1000) * 1000000L;
+                if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec++; deadline.tv_nsec -= 1000000000L; }
+                continue;
+            }
+            wait.tv_sec = (time_t)(left / 1000000000LL);
+            wait.tv_nsec = (long)(left % 1000000000LL);
+        }
+        int r = ppoll(fds, 2, want.wall_ms ? &wait : NULL, &old);
         if (r > 0 && (fds[0].revents || fds[1].revents)) {
             /* otk or the monitor is gone: nobody is left to answer to, so nothing may keep running. */
             kill_all();
@@ -1211,9 +1288,20 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
             close(dfd);
         }
     }
-    report_exit(status);
+    if (!reaped) status = SIGKILL; /* the wait status of a process killed by SIGKILL after the grace period */
+    report_exit(status, timed_out);
+    if (timed_out) _exit(124);
     if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
     _exit(128 + WTERMSIG(status));
+}
+
+/*
+ * otk is gone (its lifeline closed), so nobody else will remove the run's cgroups. Init has
+ * been reaped, and the kernel reaps every process of a pid namespace before its init, so the
+ * cgroups are empty now.
+ */
+static void remove_cgroups(void) {
+    for (size_t i = 0; i < want.n_cgroup_dirs; i++) rmdir(want.cgroup_dirs[i]);
 }
 
 /* ---- `--check`: which namespaces this host lets us create (for otk doctor) ---- */
@@ -1321,6 +1409,15 @@ int main(int argc, char **argv) {
      */
     current_step = "clone3";
     struct otk_clone_args args = {.flags = want.clone_flags, .exit_signal = SIGCHLD};
+    /* cgroup v2: the sandbox starts inside its cgroup, so not one instruction of it runs outside the limits. */
+    if (want.cgroup_v2) {
+        current_step = "cgroup";
+        int cgroup_fd = open(want.cgroup_dirs[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cgroup_fd < 0) fail(errno, "cannot open the cgroup `%.150s`", want.cgroup_dirs[0]);
+        args.flags |= OTK_CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_fd;
+        current_step = "clone3";
+    }
     long pid = sys_clone3(&args);
     if (pid < 0) fail(errno, "cannot create the namespaces");
     if (pid == 0) {
@@ -1343,6 +1440,20 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "/proc/%ld/gid_map", pid);
     snprintf(map, sizeof map, "%s %s 1\n", want.gid_inside, want.gid_host);
     if (write_file(path, map) < 0) goto map_failed;
+
+    /* cgroup v1: into each hierarchy's cgroup before it runs a single instruction of its own. */
+    current_step = "cgroup";
+    for (size_t i = 0; !want.cgroup_v2 && i < want.n_cgroup_dirs; i++) {
+        char procs[256], pid_text[24];
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", want.cgroup_dirs[i]);
+        snprintf(pid_text, sizeof pid_text, "%ld\n", pid);
+        if (write_file(procs, pid_text) < 0) {
+            int err = errno;
+            kill((pid_t)pid, SIGKILL);
+            waitpid((pid_t)pid, NULL, 0);
+            fail(err, "cannot move the sandbox into `%.150s`", want.cgroup_dirs[i]);
+        }
+    }
 
     current_step = "release";
     if (write_all(sync_pipe[1], "x", 1) < 0) goto map_failed;
@@ -1370,9 +1481,13 @@ int main(int argc, char **argv) {
         if (ppoll(&life, 1, NULL, &unblocked) > 0 && life.revents) {
             kill((pid_t)pid, SIGKILL);
             while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {}
+            remove_cgroups();
             return 137;
         }
     }
+    /* Init ended on its own; if that was because otk is gone, the cgroups are ours to remove. */
+    struct pollfd life = {.fd = lifeline_fd, .events = POLLIN};
+    if (poll(&life, 1, 0) > 0 && life.revents) remove_cgroups();
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
 

@@ -39,6 +39,15 @@ func printResult(_ result: SandboxResult) {
 
 func printWarnings(_ result: SandboxResult) {
     for warning in result.warnings { FileHandle.standardError.write(Data("otk: warning: \(warning)\n".utf8)) }
+    let reasons = [
+        "wall": "the wall-clock limit ended the run: every process got SIGTERM, and SIGKILL after the grace period (exit 124)",
+        "memory": "the memory limit: the kernel's OOM killer killed a process of the sandbox",
+        "pids": "the pids limit: the sandbox could not start more processes or threads",
+        "file_size": "the file size limit: a write past it ended the process (SIGXFSZ)",
+    ]
+    if let limit = result.limit, let reason = reasons[limit] {
+        FileHandle.standardError.write(Data("otk: limit: \(reason)\n".utf8))
+    }
 }
 
 func loader() -> ProfileLoader {
@@ -55,7 +64,8 @@ struct Sandbox: ParsableCommand {
             discussion: """
                 The command's exit status is passed through (128+N when signal N ended it).
                 otk's own failures: 2 bad input, 4 the sandbox could not be set up (nothing ran),
-                126/127 the command could not be executed or was not found in the sandbox.
+                124 the wall-clock limit ended it, 126/127 the command could not be executed or
+                was not found in the sandbox.
                 """)
 
         @Option(help: "Profile name or path to a profile file.")
@@ -75,6 +85,9 @@ struct Sandbox: ParsableCommand {
 
         @Flag(help: "After the command, print one JSON result document as the last line of stdout.")
         var json = false
+
+        @Option(help: ArgumentHelp("Also write the command's stdout and stderr to DIR/stdout.log and DIR/stderr.log (capped by limits.output).", valueName: "DIR"))
+        var logs: String?
 
         @Flag(help: "Give the command your terminal as it is. By default a terminal stdin becomes /dev/null and terminal stdout/stderr become pipes otk relays: the command runs in a session of its own, where job control cannot stop it reading what you type at your shell.")
         var interactive = false
@@ -119,7 +132,14 @@ struct Sandbox: ParsableCommand {
                 return (String(e[..<eq]), String(e[e.index(after: eq)...]))
             }
             let runner = SandboxRunner(supervisor: Supervisor(launcherPath: Supervisor.defaultLauncherPath()))
-            let options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env, interactive: interactive)
+            if let logs {
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: logs, isDirectory: &isDir), isDir.boolValue else {
+                    throw fail(OTKError(.badInput, "--logs `\(logs)` is not a directory", remedy: "create it first"))
+                }
+            }
+            let options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env, interactive: interactive,
+                                     logDirectory: logs)
             do {
                 let result = try runner.run(loaded, options)
                 printWarnings(result)

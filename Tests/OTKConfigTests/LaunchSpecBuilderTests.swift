@@ -83,6 +83,7 @@ struct LaunchSpecBuilderTests {
             .landlockPath(access: 0xffff, path: "/dev/shm", optional: false),
             .landlockPath(access: 0xffff, path: "/home/sandbox", optional: false),
             .landlockPath(access: Landlock.read, path: "/etc/ssl/certs", optional: false),
+            .rlimit(.core, 0),
             .seccomp,
         ]
         #expect(spec.operations == expected)

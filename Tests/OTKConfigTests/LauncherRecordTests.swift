@@ -72,7 +72,7 @@ struct LauncherRecordTests {
         #expect(LauncherRecord.decodeAll(good + bad) == nil)
     }
 
-    @Test(arguments: [UInt32(0), 3, 0xffff_ffff])
+    @Test(arguments: [UInt32(0), 4, 0xffff_ffff])
     func unknownKindIsNil(kind: UInt32) {
         #expect(LauncherRecord.decodeAll(Self.record(kind: kind, errno: 0, value: 0, step: "", detail: "")) == nil)
     }
