@@ -8,9 +8,11 @@ enum Runner: String, CaseIterable, CustomTestStringConvertible {
 
     var testDescription: String { rawValue }
 
-    /// The runners this machine can exercise: nobody only when we are root and can switch to it.
+    /// The runners this machine can exercise: nobody only when we are root, can switch to it, and could
+    /// delegate cgroups to it (strict's limits need them; see CgroupDelegation).
     static var available: [Runner] {
-        geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") ? [.invoking, .nobody] : [.invoking]
+        geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && CgroupDelegation.nobody
+            ? [.invoking, .nobody] : [.invoking]
     }
 
     var uid: UInt32 { self == .nobody ? 65534 : geteuid() }
@@ -234,3 +236,35 @@ final class DerivedProfile {
         try "schema = 1\nextends = \"\(Self.strict)\"\n\n\(body)\n".write(toFile: path, atomically: false, encoding: .utf8)
     }
 }
+
+/// cgroup v1 parents that root makes and gives to nobody, as an administrator delegates to a CI user
+/// (docs/limits.md): `<hierarchy>/otk-65534` for memory, pids and cpu. Removed at exit when empty.
+/// On a v2-only host nobody gets none (moving a process needs the common ancestor's cgroup.procs).
+enum CgroupDelegation {
+    static let nobody: Bool = {
+        guard geteuid() == 0, let mountinfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
+        var dirs: [String] = []
+        for line in mountinfo.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard let dash = fields.firstIndex(of: "-"), fields.count > dash + 3, fields[dash + 1] == "cgroup" else { continue }
+            let options = fields[dash + 3].split(separator: ",")
+            guard options.contains(where: { ["memory", "pids", "cpu"].contains(String($0)) }) else { continue }
+            let dir = String(fields[4]) + "/otk-65534"
+            if mkdir(dir, 0o755) != 0 && errno != EEXIST { return false }
+            if chown(dir, 65534, 65534) != 0 { return false }
+            dirs.append(dir)
+        }
+        removeAtExit(dirs)
+        return !dirs.isEmpty
+    }()
+
+    nonisolated(unsafe) private static var toRemove: [String] = []
+
+    private static func removeAtExit(_ dirs: [String]) {
+        toRemove = dirs
+        atexit {
+            for dir in CgroupDelegation.toRemove { rmdir(dir) }
+        }
+    }
+}
+
