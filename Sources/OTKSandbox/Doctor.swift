@@ -107,16 +107,18 @@ public struct Doctor: Sendable {
                            remedy: abi >= 6 ? nil : "a newer kernel (6.12+ for ABI 6) enforces more; otk applies what this one offers")
     }
 
+    /// Which backend otk uses here, where its runs go, whether this user may create them, and stale runs.
     private func delegationNote(_ cg: CgroupLayout) -> String {
-        guard cg.kind != .none else { return "" }
-        if geteuid() == 0 { return "; otk runs as root and can create its own cgroups" }
-        if let unified = cg.unifiedMount {
-            let own = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))?
-                .split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) } ?? "/"
-            let dir = unified + own
-            return access(dir, W_OK) == 0 ? "; \(dir) is delegated to this user" : "; \(dir) is not delegated to this user"
+        guard let manager = Cgroups.manager(for: cg) else { return "; no hierarchy otk can use (limits of memory, pids and cpus refuse to run)" }
+        var note = "; otk uses \(manager.version.rawValue) below \(manager.parents.joined(separator: ", "))"
+        if geteuid() != 0 {
+            let delegated = manager.parents.allSatisfy { access($0, W_OK) == 0 }
+            note += delegated ? " (delegated to uid \(geteuid()))"
+                : " (not delegated to uid \(geteuid()): profiles with memory, pids or cpus limits refuse to run; see docs/limits.md)"
         }
-        return "; unprivileged users cannot create v1 cgroups"
+        let stale = manager.staleRuns()
+        if !stale.isEmpty { note += "; \(stale.count) stale run cgroup(s) of killed otk processes, removed by the next run: \(stale.joined(separator: " "))" }
+        return note
     }
 
     /// Runs `otk-launcher --check`: one line per namespace kind, "NAME ERRNO".
