@@ -34,9 +34,25 @@ enum ProfileDescription {
             env set:    \(p.environment.set.keys.sorted().map { "\($0)=\(p.environment.set[$0] ?? "")" }.joined(separator: " "))
             """
         out += "\nalways:     capabilities dropped, no_new_privs, new session, no nested user namespaces, fds closed"
+        out += "\n" + limits(p.limits)
         out += "\n" + landlock(p)
         out += "\n" + seccomp(p)
         return out
+    }
+
+    static func limits(_ l: Limits) -> String {
+        var parts: [String] = []
+        if let m = l.memoryBytes { parts.append("memory \(ByteSize.format(m)) (no swap)") }
+        if let p = l.pids { parts.append("pids \(p)") }
+        if let c = l.cpus { parts.append("cpus \(c)") }
+        if let w = l.wallSeconds { parts.append("wall \(DurationText.format(w)) then SIGTERM, SIGKILL after \(DurationText.format(l.graceSeconds))") }
+        if let o = l.outputBytes { parts.append("output \(ByteSize.format(o)) per stream") }
+        if let f = l.fileSizeBytes { parts.append("file size \(ByteSize.format(f))") }
+        if let n = l.openFiles { parts.append("open files \(n)") }
+        if let t = l.tmpSizeBytes { parts.append("/tmp \(ByteSize.format(t))") }
+        parts.append("core dumps off")
+        let cgroup = l.needsCgroup ? " (memory, pids and cpus need cgroups: root or a delegated parent)" : ""
+        return "limits:     " + parts.joined(separator: ", ") + cgroup
     }
 
     static func landlock(_ p: Profile) -> String {
