@@ -295,11 +295,16 @@ public struct CgroupV2Manager: CgroupManager {
     public var root: String
 
     public var parentName: String
+    /// `root` is a cgroup delegated to this (unprivileged) user, holding otk's own process: otk may
+    /// enable controllers in it, after moving itself into a leaf (`otk-supervisor`), since a cgroup
+    /// with processes of its own cannot pass controllers down.
+    public var delegated: Bool
 
-    public init(root: String, files: CgroupFiles = CgroupFiles(), parentName: String = Cgroups.parentName()) {
+    public init(root: String, files: CgroupFiles = CgroupFiles(), parentName: String = Cgroups.parentName(), delegated: Bool = false) {
         self.root = root
         self.files = files
         self.parentName = parentName
+        self.delegated = delegated
     }
 
     public var parents: [String] { [root + "/" + parentName] }
@@ -310,7 +315,8 @@ public struct CgroupV2Manager: CgroupManager {
 
     public func create(_ name: String, limits: Limits) throws(OTKError) -> CgroupRun {
         let parent = root + "/" + parentName
-        // The root's own subtree_control belongs to whoever runs the host: otk only reads it.
+        if delegated { try passControllersDown() }
+        // The root's own subtree_control belongs to whoever runs the host (or delegated the subtree): otk only reads it.
         let offered = controllers(root + "/cgroup.subtree_control")
         for (controller, needed) in [("memory", limits.memoryBytes != nil), ("pids", limits.pids != nil), ("cpu", limits.cpus != nil)]
         where needed && !offered.contains(controller) {
@@ -342,6 +348,18 @@ public struct CgroupV2Manager: CgroupManager {
         return run
     }
 
+    /// In a delegated cgroup: moves otk into a leaf of its own and enables the controllers its
+    /// cgroup offers for its children. Only ever inside the cgroup delegated to this user.
+    func passControllersDown() throws(OTKError) {
+        let available = controllers(root + "/cgroup.controllers").intersection(["cpu", "memory", "pids"])
+        guard !available.isSubset(of: controllers(root + "/cgroup.subtree_control")) else { return }
+        let leaf = root + "/otk-supervisor"
+        let err = files.makeDirectory(leaf, existingOK: true)
+        if err != 0 { throw fail("create", leaf, err) }
+        try write(leaf + "/cgroup.procs", "\(getpid())")
+        try write(root + "/cgroup.subtree_control", available.sorted().map { "+" + $0 }.joined(separator: " "))
+    }
+
     public func stats(_ run: CgroupRun) -> CgroupStats {
         var s = CgroupStats()
         guard let dir = run.directories.first else { return s }
@@ -367,6 +385,17 @@ public struct CgroupV2Manager: CgroupManager {
 /// The manager for this host's layout: v2 where the unified hierarchy holds the controllers,
 /// v1 on legacy and hybrid hosts (where the unified mount holds none worth using).
 public enum Cgroups {
+    /// For an unprivileged otk on cgroup v2: its own cgroup, when delegated to it (writable, as
+    /// systemd's Delegate=yes or an administrator's chown makes it).
+    public static func delegatedV2(_ layout: CgroupLayout, procSelfCgroup: String) -> CgroupV2Manager? {
+        guard let unified = layout.unifiedMount,
+              let own = procSelfCgroup.split(separator: "\n").first(where: { $0.hasPrefix("0::") }).map({ String($0.dropFirst(3)) }),
+              own != "/" else { return nil }
+        let dir = unified + own
+        guard ["", "/cgroup.procs", "/cgroup.subtree_control"].allSatisfy({ access(dir + $0, W_OK) == 0 }) else { return nil }
+        return CgroupV2Manager(root: dir, parentName: "otk", delegated: true)
+    }
+
     /// `otk` when root runs otk; `otk-UID` for a user, in a directory root made and gave to that user.
     public static func parentName(euid: UInt32 = geteuid()) -> String {
         euid == 0 ? "otk" : "otk-\(euid)"

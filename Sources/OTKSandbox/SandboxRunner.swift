@@ -238,7 +238,13 @@ public struct SandboxRunner: Sendable {
     /// run goes without (no limit needs one and this otk may not create cgroups). Refuses when a limit needs one.
     private func prepareCgroups(_ limits: Limits) throws(OTKError) -> CgroupManager? {
         let layout = CgroupLayout.detect(mountinfo: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
-        guard let manager = Cgroups.manager(for: layout) else {
+        var chosen = Cgroups.manager(for: layout)
+        // An unprivileged otk on cgroup v2 works in the cgroup delegated to it, if it has one.
+        if geteuid() != 0, chosen?.version == .v2,
+           let delegated = Cgroups.delegatedV2(layout, procSelfCgroup: (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "") {
+            chosen = delegated
+        }
+        guard let manager = chosen else {
             if limits.needsCgroup {
                 throw OTKError(.isolationUnavailable, "cgroups: the profile sets memory, pids or cpus limits, and this host mounts no usable cgroup hierarchy",
                                remedy: "mount cgroup2 at /sys/fs/cgroup (or the v1 memory, pids and cpu hierarchies); `otk doctor` shows the layout")
@@ -246,11 +252,14 @@ public struct SandboxRunner: Sendable {
             return nil
         }
         // Root creates otk's parents; anyone else only uses parents delegated to them (made and chowned by root).
-        let usable = geteuid() == 0 || manager.parents.allSatisfy { access($0, W_OK) == 0 }
+        let usable = geteuid() == 0 || (manager as? CgroupV2Manager)?.delegated == true
+            || manager.parents.allSatisfy { access($0, W_OK) == 0 }
         guard usable else {
             if limits.needsCgroup {
                 throw OTKError(.isolationUnavailable, "cgroups: the profile sets memory, pids or cpus limits, and uid \(geteuid()) may not create cgroups (\(manager.parents.joined(separator: ", ")) not writable)",
-                               remedy: "run otk as root, or have root delegate a parent to uid \(geteuid()): mkdir \(manager.parents.joined(separator: " ")) && chown \(geteuid()) each (see docs/limits.md)")
+                               remedy: manager.version == .v2
+                                   ? "run otk as root, or start it in a cgroup delegated to uid \(geteuid()) (e.g. `systemd-run --user --scope -p Delegate=yes otk ...`; see docs/limits.md)"
+                                   : "run otk as root, or have root delegate a parent to uid \(geteuid()): mkdir \(manager.parents.joined(separator: " ")) && chown \(geteuid()) each (see docs/limits.md)")
             }
             return nil
         }

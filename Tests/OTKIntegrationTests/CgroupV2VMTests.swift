@@ -69,6 +69,15 @@ import Testing
         #expect(streams.first { $0["stream"] as? String == "stdout" }?["bytes"] as? Int == 1024)
         #expect((streams.first { $0["stream"] as? String == "stdout" }?["discarded_bytes"] as? Int ?? 0) > 4_000_000)
 
+        // Rootless: uid 1000 in a cgroup delegated to it uses it; without one, strict's limits refuse (exit 4).
+        let rootless = try #require(Self.parse(s["rootless"] ?? [], "rootless"), "\(s["rootless"] ?? [])")
+        #expect(rootless.status == 0)
+        #expect(rootless.result["host_uid"] as? Int == 1000)
+        #expect(rootless.resources["cgroup"] as? String == "v2")
+        #expect(s["rootless"]?.contains("none left") == true)
+        #expect(s["rootless-undelegated"]?.contains("status rootless-undelegated 4") == true, "\(s["rootless-undelegated"] ?? [])")
+        #expect(s["rootless-undelegated"]?.contains { $0.contains("Delegate=yes") } == true)
+
         #expect(s["leftover"]?.first == "none", "run cgroups left: \(s["leftover"] ?? [])")
         #expect(s["during"]?.first?.hasPrefix("run-") == true, "no run cgroup while otk ran: \(s["during"] ?? [])")
         #expect(s["after-kill"]?.first == "none", "the run cgroup outlived a SIGKILLed otk: \(s["after-kill"] ?? [])")
