@@ -57,7 +57,8 @@ enum ProfileDecoder {
         try r.requireOnly(["memory", "pids", "cpus", "wall", "grace", "output", "file_size", "open_files", "tmp_size"])
         limits.memoryBytes = try r.size("memory")
         if let m = limits.memoryBytes, m < 4 << 20 { throw r.error("memory", "\(ByteSize.format(m)) is too little to start a process (at least 4M)") }
-        limits.pids = try r.integer("pids", in: 1...4_194_304)
+        // The sandbox's init is one of them, and the command another.
+        limits.pids = try r.integer("pids", in: 2...4_194_304)
         if let cpus = try r.number("cpus") {
             guard cpus >= 0.01, cpus <= 4096 else { throw r.error("cpus", "\(cpus) is not a number of CPUs between 0.01 and 4096") }
             limits.cpus = cpus

@@ -177,17 +177,19 @@ public enum RunName {
         return "run-\(getpid())-\(startTime(getpid()) ?? 0)-\(counter)"
     }
 
-    /// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat).
+    /// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat); nil for a
+    /// process that is gone or a zombie (killed, not yet reaped: it will never remove its cgroups).
     static func startTime(_ pid: Int32) -> UInt64? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? UInt64(fields[19]) : nil
+        guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return nil }
+        return UInt64(fields[19])
     }
 
     /// Whether the otk process that named `name` is still running. Names not made by otk count as alive (left alone).
     public static func isAlive(_ name: String) -> Bool {
-        let parts = name.split(separator: "-")
+        let parts = name.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "run", let pid = Int32(parts[1]), let start = UInt64(parts[2]) else { return true }
         return startTime(pid) == start
     }

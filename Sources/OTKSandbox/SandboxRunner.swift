@@ -218,19 +218,22 @@ public struct SandboxRunner: Sendable {
             peakMemoryBytes: stats?.peakMemoryBytes ?? outcome.maxResidentBytes, peakPids: stats?.peakPids,
             oomKilled: (stats?.oomKills ?? 0) > 0, pidsLimitHits: stats?.pidsLimitHits,
             cpuThrottledMs: stats?.throttledMicroseconds.map { Double($0) / 1000 }, cgroup: cgroups?.version.rawValue)
-        result.limit = Self.limitThatEnded(outcome, stats: stats)
+        result.limit = Self.limitThatEnded(outcome, stats: stats, limits: loaded.profile.limits)
         result.output = outcome.output.isEmpty ? nil : outcome.output
         if outcome.timedOut { result.status = ExitCodes.wallClock }
         return result
     }
 
     /// Which limit ended the run, from how it ended and what the cgroups counted.
-    static func limitThatEnded(_ outcome: SandboxOutcome, stats: CgroupStats?) -> String? {
+    /// Only a run that failed was ended by a limit: a command that survives an OOM kill of a child, or
+    /// forks past the pids limit and recovers, ended on its own (the counts stay in `resources`).
+    static func limitThatEnded(_ outcome: SandboxOutcome, stats: CgroupStats?, limits: Limits) -> String? {
         if outcome.timedOut { return "wall" }
+        guard outcome.shellStatus != 0 else { return nil }
         if (stats?.oomKills ?? 0) > 0 { return "memory" }
         // The process that passed the file size limit died of SIGXFSZ; a shell running it reports 128 + SIGXFSZ.
-        if outcome.signal == SIGXFSZ || outcome.exitCode == 128 + SIGXFSZ { return "file_size" }
-        if (stats?.pidsLimitHits ?? 0) > 0 && outcome.shellStatus != 0 { return "pids" }
+        if limits.fileSizeBytes != nil && (outcome.signal == SIGXFSZ || outcome.exitCode == 128 + SIGXFSZ) { return "file_size" }
+        if (stats?.pidsLimitHits ?? 0) > 0 { return "pids" }
         return nil
     }
 

@@ -91,6 +91,36 @@ public struct Supervisor: Sendable {
             throw OTKError(.internalError, "otk-launcher not found at `\(launcherPath)`",
                            remedy: "build the package (swift build) or set OTK_LAUNCHER to its path")
         }
+        // The logs first, before anything needs undoing: a FIFO or worse in their place is refused here.
+        var logs: [(stream: String, fd: Int32, path: String)] = []
+        if let dir = output.logDirectory {
+            for name in ["stdout", "stderr"] {
+                let path = dir + "/" + name + ".log"
+                // Non-blocking, so that a FIFO planted there cannot hang otk; then it must be a regular file.
+                let logFD = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644)
+                var st = stat()
+                guard logFD >= 0, fstat(logFD, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, ftruncate(logFD, 0) == 0 else {
+                    let reason = logFD < 0 ? String(cString: strerror(Glibc.errno)) : "not a regular file"
+                    if logFD >= 0 { close(logFD) }
+                    for log in logs { close(log.fd) }
+                    throw OTKError(.badInput, "cannot use the log `\(path)`: \(reason)")
+                }
+                _ = fcntl(logFD, F_SETFL, fcntl(logFD, F_GETFL) & ~O_NONBLOCK)
+                logs.append((name, logFD, path))
+            }
+        }
+        var relays: [OutputRelay] = []
+        // A cap or a log means every byte passes through otk; otherwise only a terminal is relayed.
+        for fd: Int32 in [1, 2] where output.relaysEverything || (withholdTerminal && isatty(fd) == 1) {
+            let name = fd == 1 ? "stdout" : "stderr"
+            let log = logs.first { $0.stream == name }.map { (fd: $0.fd, path: $0.path) }
+            guard let relay = OutputRelay(to: fd, name: name, cap: output.cap, log: log) else {
+                throw Self.systemError("pipe2 for the output relay", Glibc.errno)
+            }
+            relays.append(relay)
+        }
+        let outputs: [Int32] = [1, 2].map { fd in relays.first { $0.target == fd }?.writeEnd ?? -1 }
+        defer { for relay in relays { relay.finish() } }
         let bytes = try spec.encoded()
         let specFD = cotk_memfd("otk-spec")
         guard specFD >= 0 else { throw Self.systemError("memfd_create", Glibc.errno) }
@@ -141,27 +171,6 @@ public struct Supervisor: Sendable {
         let terminal = TerminalState.save()
         defer { terminal.restore() }
         let nullStdin = withholdTerminal && isatty(0) == 1
-        var relays: [OutputRelay] = []
-        // A cap or a log means every byte passes through otk; otherwise only a terminal is relayed.
-        for fd: Int32 in [1, 2] where output.relaysEverything || (withholdTerminal && isatty(fd) == 1) {
-            let name = fd == 1 ? "stdout" : "stderr"
-            var log: (fd: Int32, path: String)?
-            if let dir = output.logDirectory {
-                let path = dir + "/" + name + ".log"
-                let logFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
-                guard logFD >= 0 else {
-                    for relay in relays { relay.finish() }
-                    throw OTKError(.badInput, "cannot create the log `\(path)`: \(String(cString: strerror(Glibc.errno)))")
-                }
-                log = (logFD, path)
-            }
-            guard let relay = OutputRelay(to: fd, name: name, cap: output.cap, log: log) else {
-                throw Self.systemError("pipe2 for the output relay", Glibc.errno)
-            }
-            relays.append(relay)
-        }
-        let outputs: [Int32] = [1, 2].map { fd in relays.first { $0.target == fd }?.writeEnd ?? -1 }
-        defer { for relay in relays { relay.finish() } }
 
         let start = DispatchTime.now().uptimeNanoseconds
         var pid: pid_t = 0
@@ -328,7 +337,11 @@ public struct Supervisor: Sendable {
             guard cotk_pipe_cloexec(&stop) == 0 else { close(data[0]); close(data[1]); return nil }
             self.target = target
             readEnd = data[0]
-            writeEnd = data[1]
+            // Above 10, like the launcher's fds: posix_spawn places those on 3-6 first, and a write end
+            // sitting on one of those numbers would be overwritten before it is placed on fd 1 or 2.
+            writeEnd = cotk_dup_cloexec(data[1], 10)
+            close(data[1])
+            guard writeEnd >= 0 else { close(data[0]); close(stop[0]); close(stop[1]); return nil }
             stopRead = stop[0]
             stopWrite = stop[1]
             _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)

@@ -382,3 +382,27 @@ struct SeccompProfileOverrideTests {
         #expect(try SeccompCompiler.compile(imported).skipped == ["no_such_call_xyz"])
     }
 }
+
+@Suite("Which limit ended a run")
+struct LimitThatEndedTests {
+    func outcome(exit: Int32? = nil, signal: Int32? = nil, timedOut: Bool = false) -> SandboxOutcome {
+        var o = SandboxOutcome(exitCode: exit, signal: signal, durationNanoseconds: 0, failure: nil)
+        o.timedOut = timedOut
+        return o
+    }
+
+    @Test func onlyAFailedRunWasEndedByALimit() {
+        var oom = CgroupStats()
+        oom.oomKills = 1
+        #expect(SandboxRunner.limitThatEnded(outcome(signal: 9), stats: oom, limits: Limits()) == "memory")
+        // A command that survives the OOM kill of a child ended on its own.
+        #expect(SandboxRunner.limitThatEnded(outcome(exit: 0), stats: oom, limits: Limits()) == nil)
+        #expect(SandboxRunner.limitThatEnded(outcome(exit: 0, timedOut: true), stats: nil, limits: Limits()) == "wall")
+    }
+
+    @Test func exit153IsTheFileSizeLimitOnlyUnderOne() {
+        #expect(SandboxRunner.limitThatEnded(outcome(exit: 153), stats: nil, limits: Limits()) == nil)
+        #expect(SandboxRunner.limitThatEnded(outcome(exit: 153), stats: nil, limits: Limits(fileSizeBytes: 1 << 20)) == "file_size")
+        #expect(SandboxRunner.limitThatEnded(outcome(signal: SIGXFSZ), stats: nil, limits: Limits(fileSizeBytes: 1 << 20)) == "file_size")
+    }
+}
