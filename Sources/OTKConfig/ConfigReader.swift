@@ -94,7 +94,14 @@ struct ConfigReader {
         default: throw error(key, "expected a duration such as \"15m\", found \(v.typeName)")
         }
         guard let s = seconds, s.isFinite, s >= minimum, s <= DurationText.maximumSeconds else {
-            throw error(key, "is not a duration between \(minimum == 0 ? "0" : DurationText.format(minimum)) and 7 days (write e.g. \"15m\", \"30s\", \"500ms\")")
+            let written: String
+            switch v {
+            case .string(let text): written = "\"\(text)\""
+            case .integer(let i): written = String(i)
+            case .double(let d): written = String(d)
+            default: written = v.typeName
+            }
+            throw error(key, "\(written) is not a duration between \(minimum == 0 ? "0" : DurationText.format(minimum)) and 7 days (write e.g. \"15m\", \"30s\", \"500ms\")")
         }
         return s
     }
@@ -128,7 +135,8 @@ public enum ByteSize {
     public static func parse(_ text: String) -> UInt64? {
         var digits = Substring(text)
         var multiplier: UInt64 = 1
-        if digits.hasSuffix("iB"), digits.count > 3 { digits = digits.dropLast(2) }
+        // "KiB", "MiB", ...: the "iB" only after a unit letter.
+        if digits.hasSuffix("iB"), digits.count > 3, let unit = digits.dropLast(2).last, unit.isLetter { digits = digits.dropLast(2) }
         if let last = digits.last, last.isLetter {
             switch last.lowercased() {
             case "k": multiplier = 1 << 10

@@ -387,12 +387,30 @@ public struct CgroupV2Manager: CgroupManager {
 /// The manager for this host's layout: v2 where the unified hierarchy holds the controllers,
 /// v1 on legacy and hybrid hosts (where the unified mount holds none worth using).
 public enum Cgroups {
+    /// The manager this otk process uses, or nil (with why): root uses otk's parent in each hierarchy;
+    /// an unprivileged otk uses, on v2, the cgroup delegated to it, and on v1, parents root made for it.
+    public static func managerForThisProcess(_ layout: CgroupLayout, euid: UInt32 = geteuid(),
+                                             procSelfCgroup: @autoclosure () -> String = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")
+        -> (manager: CgroupManager?, reason: String?) {
+        guard let manager = manager(for: layout) else { return (nil, "this host mounts no cgroup hierarchy otk can use") }
+        if euid == 0 { return (manager, nil) }
+        if manager.version == .v2 {
+            if let delegated = delegatedV2(layout, procSelfCgroup: procSelfCgroup()) { return (delegated, nil) }
+            return (nil, "uid \(euid) runs in no cgroup delegated to it")
+        }
+        if manager.parents.allSatisfy({ access($0, W_OK) == 0 }) { return (manager, nil) }
+        return (nil, "uid \(euid) may not create cgroups (\(manager.parents.joined(separator: ", ")) not writable)")
+    }
+
     /// For an unprivileged otk on cgroup v2: its own cgroup, when delegated to it (writable, as
     /// systemd's Delegate=yes or an administrator's chown makes it).
     public static func delegatedV2(_ layout: CgroupLayout, procSelfCgroup: String) -> CgroupV2Manager? {
         guard let unified = layout.unifiedMount,
-              let own = procSelfCgroup.split(separator: "\n").first(where: { $0.hasPrefix("0::") }).map({ String($0.dropFirst(3)) }),
+              var own = procSelfCgroup.split(separator: "\n").first(where: { $0.hasPrefix("0::") }).map({ String($0.dropFirst(3)) }),
               own != "/" else { return nil }
+        // A previous run of this process already moved it into its leaf: the delegated cgroup is the leaf's parent.
+        if own.hasSuffix("/otk-supervisor") { own = SandboxPath.parent(own) }
+        guard own != "/" else { return nil }
         let dir = unified + own
         guard ["", "/cgroup.procs", "/cgroup.subtree_control"].allSatisfy({ access(dir + $0, W_OK) == 0 }) else { return nil }
         return CgroupV2Manager(root: dir, parentName: "otk", delegated: true)

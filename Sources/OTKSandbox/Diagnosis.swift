@@ -12,6 +12,9 @@ public enum Diagnosis {
         switch (record.step, record.errno) {
         case ("clone3", EPERM), ("clone3", ENOSPC), ("clone3", EUSERS), ("clone3", EINVAL), ("clone3", EACCES):
             return isolation("namespaces", host.userNamespaceRemedy)
+        case ("clone3-cgroup", _):
+            return isolation("namespaces or the cgroup v2 placement",
+                             "clone3 creates the namespaces inside the run's cgroup (CLONE_INTO_CGROUP, Linux 5.7+); `otk doctor` shows whether namespaces work. If they do, the cgroup refused: an unprivileged otk needs write access to it and to the cgroup.procs of the cgroup above both (run it in a delegated cgroup: docs/limits.md)")
         case ("clone3", ENOSYS):
             return isolation("namespaces", "the kernel has no clone3 (Linux 5.3 or newer is needed)")
         case ("setgroups", _), ("uid_map", _), ("gid_map", _):

@@ -109,13 +109,12 @@ public struct Doctor: Sendable {
 
     /// Which backend otk uses here, where its runs go, whether this user may create them, and stale runs.
     private func delegationNote(_ cg: CgroupLayout) -> String {
-        guard let manager = Cgroups.manager(for: cg) else { return "; no hierarchy otk can use (limits of memory, pids and cpus refuse to run)" }
-        var note = "; otk uses \(manager.version.rawValue) below \(manager.parents.joined(separator: ", "))"
-        if geteuid() != 0 {
-            let delegated = manager.parents.allSatisfy { access($0, W_OK) == 0 }
-            note += delegated ? " (delegated to uid \(geteuid()))"
-                : " (not delegated to uid \(geteuid()): profiles with memory, pids or cpus limits refuse to run; see docs/limits.md)"
+        let (chosen, reason) = Cgroups.managerForThisProcess(cg)
+        guard let manager = chosen else {
+            return "; otk has no cgroup here: \(reason ?? "unknown"); profiles with memory, pids or cpus limits refuse to run (see docs/limits.md)"
         }
+        var note = "; otk uses \(manager.version.rawValue) below \(manager.parents.joined(separator: ", "))"
+        if geteuid() != 0 { note += " (delegated to uid \(geteuid()))" }
         let stale = manager.staleRuns()
         if !stale.isEmpty { note += "; \(stale.count) stale run cgroup(s) of killed otk processes, removed by the next run: \(stale.joined(separator: " "))" }
         return note

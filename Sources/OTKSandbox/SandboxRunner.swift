@@ -162,12 +162,21 @@ public struct SandboxRunner: Sendable {
             }
         }
         // One cgroup per run, below otk's own parent; removed on every path out of here.
-        let cgroups = try prepareCgroups(loaded.profile.limits)
+        var cgroups = try prepareCgroups(loaded.profile.limits)
         var cgroupRun: CgroupRun?
-        if let cgroups {
-            cgroupRun = try cgroups.create(RunName.next(), limits: loaded.profile.limits)
-            spec.operations += cgroupRun?.operations ?? []
-            spec.layers.append("cgroup-\(cgroups.version.rawValue)")
+        if let manager = cgroups {
+            let created: Result<CgroupRun, OTKError> = Result { () throws(OTKError) in try manager.create(RunName.next(), limits: loaded.profile.limits) }
+            switch created {
+            case .success(let run):
+                cgroupRun = run
+                spec.operations += run.operations
+                spec.layers.append("cgroup-\(manager.version.rawValue)")
+            case .failure(let failure):
+                if loaded.profile.limits.needsCgroup { throw failure }
+                // Only accounting was lost: no limit needed the cgroup.
+                spec.warnings.append("no cgroup for this run (\(failure.message)): the resources in the result are the processes' own counts")
+                cgroups = nil
+            }
         }
         defer {
             if let cgroups, let cgroupRun {
@@ -241,28 +250,14 @@ public struct SandboxRunner: Sendable {
     /// run goes without (no limit needs one and this otk may not create cgroups). Refuses when a limit needs one.
     private func prepareCgroups(_ limits: Limits) throws(OTKError) -> CgroupManager? {
         let layout = CgroupLayout.detect(mountinfo: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
-        var chosen = Cgroups.manager(for: layout)
-        // An unprivileged otk on cgroup v2 works in the cgroup delegated to it, if it has one.
-        if geteuid() != 0, chosen?.version == .v2,
-           let delegated = Cgroups.delegatedV2(layout, procSelfCgroup: (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "") {
-            chosen = delegated
-        }
+        let (chosen, reason) = Cgroups.managerForThisProcess(layout)
         guard let manager = chosen else {
             if limits.needsCgroup {
-                throw OTKError(.isolationUnavailable, "cgroups: the profile sets memory, pids or cpus limits, and this host mounts no usable cgroup hierarchy",
-                               remedy: "mount cgroup2 at /sys/fs/cgroup (or the v1 memory, pids and cpu hierarchies); `otk doctor` shows the layout")
-            }
-            return nil
-        }
-        // Root creates otk's parents; anyone else only uses parents delegated to them (made and chowned by root).
-        let usable = geteuid() == 0 || (manager as? CgroupV2Manager)?.delegated == true
-            || manager.parents.allSatisfy { access($0, W_OK) == 0 }
-        guard usable else {
-            if limits.needsCgroup {
-                throw OTKError(.isolationUnavailable, "cgroups: the profile sets memory, pids or cpus limits, and uid \(geteuid()) may not create cgroups (\(manager.parents.joined(separator: ", ")) not writable)",
-                               remedy: manager.version == .v2
-                                   ? "run otk as root, or start it in a cgroup delegated to uid \(geteuid()) (e.g. `systemd-run --user --scope -p Delegate=yes otk ...`; see docs/limits.md)"
-                                   : "run otk as root, or have root delegate a parent to uid \(geteuid()): mkdir \(manager.parents.joined(separator: " ")) && chown \(geteuid()) each (see docs/limits.md)")
+                let v2 = layout.kind == .v2
+                throw OTKError(.isolationUnavailable, "cgroups: the profile sets memory, pids or cpus limits, and \(reason ?? "no cgroup is available")",
+                               remedy: geteuid() == 0 ? "mount cgroup2 at /sys/fs/cgroup (or the v1 memory, pids and cpu hierarchies); `otk doctor` shows the layout"
+                                   : v2 ? "run otk as root, or start it in a cgroup delegated to uid \(geteuid()) (e.g. `systemd-run --user --scope -p Delegate=yes otk ...`; see docs/limits.md)"
+                                   : "run otk as root, or have root delegate parents to uid \(geteuid()): mkdir -p DIR && chown -R \(geteuid()) DIR for each DIR in \(Cgroups.manager(for: layout)?.parents.joined(separator: " ") ?? "?") (see docs/limits.md)")
             }
             return nil
         }

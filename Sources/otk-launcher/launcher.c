@@ -1416,9 +1416,12 @@ int main(int argc, char **argv) {
         if (cgroup_fd < 0) fail(errno, "cannot open the cgroup `%.150s`", want.cgroup_dirs[0]);
         args.flags |= OTK_CLONE_INTO_CGROUP;
         args.cgroup = (uint64_t)cgroup_fd;
-        current_step = "clone3";
+        /* A failure now may be the namespaces' or the cgroup's: the step name says both are in play. */
+        current_step = "clone3-cgroup";
     }
     long pid = sys_clone3(&args);
+    /* The cgroup fd has done its job; neither the monitor nor init keeps it. */
+    if (args.cgroup) close((int)args.cgroup);
     if (pid < 0) fail(errno, "cannot create the namespaces");
     if (pid == 0) {
         close(sync_pipe[1]);

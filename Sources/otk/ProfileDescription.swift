@@ -25,7 +25,7 @@ enum ProfileDescription {
                 \(binds(fs.readOnly))
             read-write:
                 \(binds(fs.readWrite))
-            tmpfs:      \(fs.tmpfs.isEmpty ? "(none)" : fs.tmpfs.map { "\($0.path) \(ByteSize.format($0.sizeBytes)) mode \(String($0.mode, radix: 8))" }.joined(separator: ", "))
+            tmpfs:      \(fs.tmpfs.isEmpty ? "(none)" : fs.tmpfs.map { "\($0.path) \(ByteSize.format($0.path == "/tmp" ? p.limits.tmpSizeBytes ?? $0.sizeBytes : $0.sizeBytes)) mode \(String($0.mode, radix: 8))" }.joined(separator: ", "))
             hidden:     \(fs.hidden.isEmpty ? "(none)" : fs.hidden.joined(separator: " "))
             proc:       \(fs.proc ? "private, masked: \(LaunchSpecBuilder.procMasked.count) paths, read-only: \(LaunchSpecBuilder.procReadOnly.joined(separator: " "))" : "none")
             dev:        \(fs.dev ? "minimal (null zero full random urandom tty, private pts, shm)" : "none")

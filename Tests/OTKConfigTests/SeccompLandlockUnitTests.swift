@@ -406,3 +406,30 @@ struct LimitThatEndedTests {
         #expect(SandboxRunner.limitThatEnded(outcome(signal: SIGXFSZ), stats: nil, limits: Limits(fileSizeBytes: 1 << 20)) == "file_size")
     }
 }
+
+@Suite("Limits fixes")
+struct LimitsFixTests {
+    @Test func iBNeedsAUnitBeforeIt() {
+        #expect(ByteSize.parse("12iB") == nil)
+        #expect(ByteSize.parse("2GiB") == 2 << 30)
+    }
+
+    @Test func durationErrorsShowTheValue() throws {
+        let e = try #require(try profileError("schema = 1\n[limits]\nwall = \"15 minutes\"\n"))
+        #expect(e.message.contains("\"15 minutes\""))
+        #expect(e.location?.line == 3)
+    }
+
+    @Test func aDelegatedCgroupIsFoundAgainFromItsSupervisorLeaf() throws {
+        let dir = try FixtureDir()
+        let delegated = dir.path + "/user.slice/deleg"
+        try FileManager.default.createDirectory(atPath: delegated + "/otk-supervisor", withIntermediateDirectories: true)
+        for file in ["cgroup.procs", "cgroup.subtree_control"] { try dir.write("user.slice/deleg/" + file, "") }
+        let layout = CgroupLayout(kind: .v2, unifiedMount: dir.path, unifiedControllers: ["memory"], v1Controllers: [:])
+        let first = Cgroups.delegatedV2(layout, procSelfCgroup: "0::/user.slice/deleg\n")
+        let again = Cgroups.delegatedV2(layout, procSelfCgroup: "0::/user.slice/deleg/otk-supervisor\n")
+        #expect(first?.root == delegated)
+        #expect(again?.root == delegated, "a second run must not nest another supervisor leaf")
+        #expect(Cgroups.delegatedV2(layout, procSelfCgroup: "0::/\n") == nil)
+    }
+}

@@ -75,6 +75,10 @@ import Testing
         #expect(rootless.result["host_uid"] as? Int == 1000)
         #expect(rootless.resources["cgroup"] as? String == "v2")
         #expect(s["rootless"]?.contains("none left") == true)
+        let doctor = s["rootless-doctor"] ?? []
+        #expect(doctor.contains { $0.contains("cgroups:") && $0.contains("delegated to uid 1000") }, "\(doctor)")
+        #expect(doctor.filter { $0.contains("strict:") || $0.contains("standard:") }.count == 2 && doctor.filter { $0.contains("strict:") || $0.contains("standard:") }.allSatisfy { $0.contains("ok") && $0.contains("runs") }, "\(doctor)")
+        #expect(doctor.contains("no nesting"), "each run nested another otk-supervisor leaf: \(doctor)")
         #expect(s["rootless-undelegated"]?.contains("status rootless-undelegated 4") == true, "\(s["rootless-undelegated"] ?? [])")
         #expect(s["rootless-undelegated"]?.contains { $0.contains("Delegate=yes") } == true)
 
