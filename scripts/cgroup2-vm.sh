@@ -309,7 +309,7 @@ exec </dev/null >/dev/console 2>&1
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays on the root tmpfs: a checkout below /tmp (CI clones anywhere) holds the binaries there.
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 hostname otk-vm
