@@ -40,6 +40,8 @@ public enum LaunchOperation: Sendable, Hashable {
     case rlimit(RlimitKind, UInt64)
     /// The wall-clock limit and the grace period between SIGTERM and SIGKILL, in milliseconds.
     case wall(milliseconds: UInt64, graceMilliseconds: UInt64)
+    /// A host directory (the emptied temporary workspace) the launcher removes when otk is gone.
+    case orphanRmdir(String)
 
     var tokens: [String] {
         switch self {
@@ -73,6 +75,7 @@ public enum LaunchOperation: Sendable, Hashable {
         case .cgroupV2(let dir): return ["cgroup-v2", dir]
         case .rlimit(let kind, let value): return ["rlimit", kind.rawValue, String(value), String(value)]
         case .wall(let ms, let grace): return ["wall", String(ms), String(grace)]
+        case .orphanRmdir(let path): return ["orphan-rmdir", path]
         }
     }
 }

@@ -157,7 +157,10 @@ public struct LaunchSpecBuilder: Sendable {
         ops += environment(profile: profile, request: request).map { .env($0) }
         ops += request.command.map { .arg($0) }
         ops.append(.cwd(profile.filesystem.workspace))
-        if request.cleanWorkspace { ops.append(.clean(profile.filesystem.workspace)) }
+        if request.cleanWorkspace {
+            ops.append(.clean(profile.filesystem.workspace))
+            ops.append(.orphanRmdir(request.workspace))
+        }
         layers += ["capabilities-dropped", "no-new-privs", "new-session"]
 
         let landlock = try Landlock.plan(profile.landlock, areas: landlockAreas(ordered, rootWritable: !profile.filesystem.rootReadOnly),

@@ -150,7 +150,7 @@ enum op_kind {
     OP_NAMESPACE, OP_UID, OP_GID, OP_SETGROUPS, OP_HOSTNAME, OP_LOOPBACK, OP_DENY_USERNS,
     OP_ROOT_SIZE, OP_BIND, OP_TMPFS, OP_PROC, OP_DEV, OP_DIR, OP_SYMLINK, OP_FILE, OP_MASK,
     OP_READONLY, OP_ROOT_READONLY, OP_ENV, OP_ARG, OP_CWD, OP_CLEAN, OP_SECCOMP, OP_LANDLOCK,
-    OP_LANDLOCK_PATH, OP_LANDLOCK_PORT, OP_CGROUP_V1, OP_CGROUP_V2, OP_RLIMIT, OP_WALL,
+    OP_LANDLOCK_PATH, OP_LANDLOCK_PORT, OP_CGROUP_V1, OP_CGROUP_V2, OP_RLIMIT, OP_WALL, OP_ORPHAN_RMDIR,
 };
 
 static const struct {
@@ -188,6 +188,7 @@ static const struct {
     {"cgroup-v2", OP_CGROUP_V2, 1},   /* dir: clone3 creates the sandbox in it (CLONE_INTO_CGROUP) */
     {"rlimit", OP_RLIMIT, 3},         /* core|fsize|nofile soft hard, set in the payload */
     {"wall", OP_WALL, 2},             /* limit-ms grace-ms: init ends the run at the limit */
+    {"orphan-rmdir", OP_ORPHAN_RMDIR, 1}, /* host dir: the monitor rmdirs it (if empty) when otk is gone */
 };
 
 struct op {
@@ -222,6 +223,7 @@ static struct {
     int cgroup_v2;
     unsigned long long wall_ms, grace_ms;
     unsigned long long landlock_fs, landlock_net, landlock_scoped;
+    const char *orphan_rmdir;
 } want;
 
 /*
@@ -490,6 +492,10 @@ static void check_spec(void) {
                 fail(EINVAL, "bad rlimit `%.16s %.24s %.24s`", op->a[0], op->a[1], op->a[2]);
             break;
         }
+        case OP_ORPHAN_RMDIR:
+            if (!is_clean_absolute(op->a[0]) || !strcmp(op->a[0], "/")) fail(EINVAL, "orphan-rmdir path `%.150s` is not a clean absolute path", op->a[0]);
+            want.orphan_rmdir = op->a[0];
+            break;
         case OP_WALL:
             if (parse_uint(op->a[0], 7ull * 24 * 3600 * 1000, &want.wall_ms, 10) || !want.wall_ms
                 || parse_uint(op->a[1], 7ull * 24 * 3600 * 1000, &want.grace_ms, 10))
@@ -1135,6 +1141,18 @@ static void kill_all(void) {
     while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
 }
 
+/* Everything else is dead: nothing can refill the workspace while it is emptied. Best effort; otk reports leftovers. */
+static void clean_workspace(void) {
+    if (!want.clean) return;
+    int dfd = open(want.clean, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) return;
+    fchmod(dfd, 0700); /* the command may have made the workspace itself read-only */
+    /* Each pass empties CLEAN_DEPTH levels and lifts what is deeper; a bounded number of passes. */
+    for (int pass = 0; pass < 4096 && remove_contents(dfd, dfd, 0) > 0; pass++)
+        lseek(dfd, 0, SEEK_SET);
+    close(dfd);
+}
+
 __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd) {
     /* The monitor's signal handlers were copied by clone3; in here they would do nothing useful. */
     for (size_t i = 0; i < N_FORWARDED; i++) signal(forwarded_signals[i], SIG_DFL);
@@ -1273,21 +1291,13 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
         if (r > 0 && (fds[0].revents || fds[1].revents)) {
             /* otk or the monitor is gone: nobody is left to answer to, so nothing may keep running. */
             kill_all();
+            /* A temporary workspace is emptied still: the monitor removes the directory once we are gone. */
+            clean_workspace();
             _exit(137);
         }
     }
     kill_all();
-    if (want.clean) {
-        /* Everything else is dead: nothing can refill it while we empty it. Best effort; otk reports leftovers. */
-        int dfd = open(want.clean, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd >= 0) {
-            fchmod(dfd, 0700); /* the command may have made the workspace itself read-only */
-            /* Each pass empties CLEAN_DEPTH levels and lifts what is deeper; a bounded number of passes. */
-            for (int pass = 0; pass < 4096 && remove_contents(dfd, dfd, 0) > 0; pass++)
-                lseek(dfd, 0, SEEK_SET);
-            close(dfd);
-        }
-    }
+    clean_workspace();
     if (!reaped) status = SIGKILL; /* the wait status of a process killed by SIGKILL after the grace period */
     report_exit(status, timed_out);
     if (timed_out) _exit(124);
@@ -1302,6 +1312,8 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
  */
 static void remove_cgroups(void) {
     for (size_t i = 0; i < want.n_cgroup_dirs; i++) rmdir(want.cgroup_dirs[i]);
+    /* The temporary workspace, which init emptied: rmdir removes only an empty directory and follows no symlink. */
+    if (want.orphan_rmdir) rmdir(want.orphan_rmdir);
 }
 
 /* ---- `--check`: which namespaces this host lets us create (for otk doctor) ---- */
