@@ -22,6 +22,8 @@ let package = Package(
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Plans (JSON): strict parsing and validation; safe materialization (syscalls only in PlanMaterializer.swift).
+        .target(name: "OTKPlan", dependencies: ["OTKModel", "OTKConfig"]),
         // The supervisor: host facts, launch spec, spawning otk-launcher, doctor.
         .target(name: "COTKSystem"),
         // libseccomp compiles the seccomp policy into BPF in the supervisor.
@@ -40,6 +42,7 @@ let package = Package(
         .executableTarget(name: "otk-probe", cSettings: [.unsafeFlags(["-Wall", "-Wextra"])],
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .testTarget(name: "OTKConfigTests", dependencies: ["OTKConfig", "OTKModel", "OTKSandbox"]),
+        .testTarget(name: "OTKPlanTests", dependencies: ["OTKPlan", "OTKModel"]),
         .testTarget(name: "OTKIntegrationTests", dependencies: ["OTKModel"]),
     ]
 )
