@@ -94,16 +94,19 @@ struct ConfigReader {
         default: throw error(key, "expected a duration such as \"15m\", found \(v.typeName)")
         }
         guard let s = seconds, s.isFinite, s >= minimum, s <= DurationText.maximumSeconds else {
-            let written: String
-            switch v {
-            case .string(let text): written = "\"\(text)\""
-            case .integer(let i): written = String(i)
-            case .double(let d): written = String(d)
-            default: written = v.typeName
-            }
-            throw error(key, "\(written) is not a duration between \(minimum == 0 ? "0" : DurationText.format(minimum)) and 7 days (write e.g. \"15m\", \"30s\", \"500ms\")")
+            throw error(key, "\(Self.written(v)) is not a duration between \(minimum == 0 ? "0" : DurationText.format(minimum)) and 7 days (write e.g. \"15m\", \"30s\", \"500ms\")")
         }
         return s
+    }
+
+    /// A value as the profile wrote it, for messages.
+    static func written(_ v: ConfigValue) -> String {
+        switch v {
+        case .string(let s): return "\"\(s)\""
+        case .integer(let i): return String(i)
+        case .double(let d): return String(d)
+        default: return v.typeName
+        }
     }
 
     func size(_ key: String) throws(OTKError) -> UInt64? {
@@ -115,13 +118,7 @@ struct ConfigReader {
         default: throw error(key, "expected a size such as \"64M\", found \(v.typeName)")
         }
         guard let bytes = parsed, bytes > 0, bytes <= ByteSize.maximum else {
-            let written: String
-            switch v {
-            case .string(let s): written = "\"\(s)\""
-            case .integer(let i): written = String(i)
-            default: written = v.typeName
-            }
-            throw error(key, "\(written) is not a size between 1 byte and 1T (write e.g. \"64M\")")
+            throw error(key, "\(Self.written(v)) is not a size between 1 byte and 1T (write e.g. \"64M\")")
         }
         return bytes
     }

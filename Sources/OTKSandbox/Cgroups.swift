@@ -195,6 +195,23 @@ public enum RunName {
     }
 }
 
+extension Limits {
+    /// The controllers these limits need, in the order otk reports a missing one.
+    var cgroupControllers: [String] {
+        [("memory", memoryBytes != nil), ("pids", pids != nil), ("cpu", cpus != nil)].filter(\.1).map(\.0)
+    }
+
+    /// CPU time per 100 ms period, at least 1 ms (the kernel's minimum quota).
+    var cpuQuotaMicroseconds: Int? { cpus.map { max(1000, Int(($0 * 100_000).rounded())) } }
+}
+
+extension CgroupLayout {
+    /// This process's view of the mounted hierarchies.
+    public static func current() -> CgroupLayout {
+        detect(mountinfo: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
+    }
+}
+
 /// cgroup v1: a directory in each of the memory, pids and cpu hierarchies.
 public struct CgroupV1Manager: CgroupManager {
     public let version = CgroupVersion.v1
@@ -214,8 +231,7 @@ public struct CgroupV1Manager: CgroupManager {
     public var parents: [String] { Array(Set(mounts.values)).sorted().map { $0 + "/" + parentName } }
 
     public func create(_ name: String, limits: Limits) throws(OTKError) -> CgroupRun {
-        for (controller, needed) in [("memory", limits.memoryBytes != nil), ("pids", limits.pids != nil), ("cpu", limits.cpus != nil)]
-        where needed && mounts[controller] == nil {
+        for controller in limits.cgroupControllers where mounts[controller] == nil {
             throw OTKError(.isolationUnavailable, "cgroups: the profile limits \(controller), and this host mounts no v1 \(controller) hierarchy",
                            remedy: "mount the \(controller) controller, or remove the limit from the profile")
         }
@@ -243,9 +259,9 @@ public struct CgroupV1Manager: CgroupManager {
             if let pids = limits.pids, let dir = mounts["pids"].map({ $0 + "/\(parentName)/" + name }) {
                 try write(dir + "/pids.max", "\(pids)")
             }
-            if let cpus = limits.cpus, let dir = mounts["cpu"].map({ $0 + "/\(parentName)/" + name }) {
+            if let quota = limits.cpuQuotaMicroseconds, let dir = mounts["cpu"].map({ $0 + "/\(parentName)/" + name }) {
                 try write(dir + "/cpu.cfs_period_us", "100000")
-                try write(dir + "/cpu.cfs_quota_us", "\(max(1000, Int((cpus * 100_000).rounded())))")
+                try write(dir + "/cpu.cfs_quota_us", "\(quota)")
             }
         } catch {
             _ = remove(run)
@@ -320,8 +336,7 @@ public struct CgroupV2Manager: CgroupManager {
         if delegated { try passControllersDown() }
         // The root's own subtree_control belongs to whoever runs the host (or delegated the subtree): otk only reads it.
         let offered = controllers(root + "/cgroup.subtree_control")
-        for (controller, needed) in [("memory", limits.memoryBytes != nil), ("pids", limits.pids != nil), ("cpu", limits.cpus != nil)]
-        where needed && !offered.contains(controller) {
+        for controller in limits.cgroupControllers where !offered.contains(controller) {
             throw OTKError(.isolationUnavailable, "cgroups: the profile limits \(controller), and `\(root)` does not pass the \(controller) controller down",
                            remedy: "enable it for children: echo +\(controller) > \(root)/cgroup.subtree_control")
         }
@@ -342,7 +357,7 @@ public struct CgroupV2Manager: CgroupManager {
                 if files.exists(dir + "/memory.swap.max") { try write(dir + "/memory.swap.max", "0") }
             }
             if let pids = limits.pids { try write(dir + "/pids.max", "\(pids)") }
-            if let cpus = limits.cpus { try write(dir + "/cpu.max", "\(max(1000, Int((cpus * 100_000).rounded()))) 100000") }
+            if let quota = limits.cpuQuotaMicroseconds { try write(dir + "/cpu.max", "\(quota) 100000") }
         } catch {
             _ = remove(run)
             throw error

@@ -27,7 +27,7 @@ public struct HostFacts: Sendable {
             maxUserNamespaces: int("/proc/sys/user/max_user_namespaces"),
             unprivilegedUsernsClone: int("/proc/sys/kernel/unprivileged_userns_clone"),
             apparmorRestrictsUserns: int("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
-            cgroup: CgroupLayout.detect(mountinfo: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""),
+            cgroup: CgroupLayout.current(),
             seccompAvailable: cotk_seccomp_mode() >= 0,
             landlockABI: landlock.abi,
             landlockReason: landlock.reason,

@@ -249,7 +249,7 @@ public struct SandboxRunner: Sendable {
     /// The cgroup manager for this run, after removing what killed otk processes left behind; nil when the
     /// run goes without (no limit needs one and this otk may not create cgroups). Refuses when a limit needs one.
     private func prepareCgroups(_ limits: Limits) throws(OTKError) -> CgroupManager? {
-        let layout = CgroupLayout.detect(mountinfo: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
+        let layout = CgroupLayout.current()
         let (chosen, reason) = Cgroups.managerForThisProcess(layout)
         guard let manager = chosen else {
             if limits.needsCgroup {
