@@ -3,11 +3,11 @@ import OTKConfig
 import OTKModel
 import Testing
 
-/// Tests/fixtures/seccomp, found from this file's own path.
+/// Tests/Fixtures/seccomp, found from this file's own path.
 private let seccompFixtures: String = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent()   // OTKConfigTests
     .deletingLastPathComponent()   // Tests
-    .appendingPathComponent("fixtures/seccomp").path
+    .appendingPathComponent("Fixtures/seccomp").path
 
 private let inlineFile = "/profiles/inline.json"
 

@@ -5,7 +5,7 @@ import Testing
 /// checks run in a QEMU VM with a stock Debian kernel (scripts/cgroup2-vm.sh, docs/testing-cgroup-v2.md).
 /// The harness installs qemu through apt when it can; it exits 77 only where no VM can run.
 @Suite(.serialized) struct CgroupV2VMTests {
-    /// One case of Tests/fixtures/cgroup2-limits.sh: its exit status and its --json document.
+    /// One case of Tests/Fixtures/cgroup2-limits.sh: its exit status and its --json document.
     struct Case {
         var status: Int32
         var result: [String: Any]
@@ -35,7 +35,7 @@ import Testing
           .enabled(if: geteuid() == 0, "the VM harness installs qemu and boots a kernel: root only"))
     func limitsOnCgroupV2() throws {
         let result = try run([Paths.repository + "/scripts/cgroup2-vm.sh", "--bin", Paths.binDirectory, "--timeout", "400",
-                              Paths.repository + "/Tests/fixtures/cgroup2-limits.sh"],
+                              Paths.repository + "/Tests/Fixtures/cgroup2-limits.sh"],
                              environment: ProcessInfo.processInfo.environment.merging(["OTK_VM_QUIET": "1"]) { $1 })
         if result.status == 77 {
             // Only where qemu cannot be installed at all; the message says why.

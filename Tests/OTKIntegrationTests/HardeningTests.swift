@@ -11,7 +11,7 @@ import Testing
 
     @Test("the command does not get the caller's session keyring; unsandboxed it does")
     func sessionKeyring() throws {
-        let wrapper = [ "/usr/bin/env", "python3", Paths.repository + "/Tests/fixtures/with_session_key.py"]
+        let wrapper = [ "/usr/bin/env", "python3", Paths.repository + "/Tests/Fixtures/with_session_key.py"]
         let outside = ProbeReport(try run(wrapper + [Paths.probe, "session-keys"]).stdout)
         #expect(outside["session-keys"]?["keys"] as? Int == 1, "the control must see the operator's key")
         // Two layers: strict's seccomp filter refuses keyctl outright; beneath it, the sandbox has a keyring of its own.
@@ -140,7 +140,7 @@ import Testing
     func inPty(typed: String, _ argv: [String], ptyOwner: UInt32? = nil) throws -> [String: Any] {
         var env = ProcessInfo.processInfo.environment
         if let ptyOwner { env["OTK_PTY_OWNER"] = String(ptyOwner) }
-        let result = try run(["/usr/bin/env", "python3", Paths.repository + "/Tests/fixtures/run_in_pty.py", typed] + argv, environment: env)
+        let result = try run(["/usr/bin/env", "python3", Paths.repository + "/Tests/Fixtures/run_in_pty.py", typed] + argv, environment: env)
         return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")
     }
 

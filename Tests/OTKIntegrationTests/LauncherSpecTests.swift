@@ -28,7 +28,7 @@ import Testing
     func launch(_ spec: Data) throws -> (exit: Int, records: [[String: Any]]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Paths.repository + "/Tests/fixtures/launch_raw.py", Paths.binDirectory + "/otk-launcher"]
+        process.arguments = ["python3", Paths.repository + "/Tests/Fixtures/launch_raw.py", Paths.binDirectory + "/otk-launcher"]
         let input = Pipe(), output = Pipe()
         process.standardInput = input
         process.standardOutput = output

@@ -73,7 +73,7 @@ enum Paths {
     static var otk: String { binDirectory + "/otk" }
     static var probe: String { binDirectory + "/otk-probe" }
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static var hostServices: String { repository + "/Tests/fixtures/host_services.py" }
+    static var hostServices: String { repository + "/Tests/Fixtures/host_services.py" }
     /// Where tests bind the probe inside the sandbox (outside every read-only bind, so its mount point can be made).
     static let probeInside = "/.otk-probe"
 }
@@ -157,7 +157,7 @@ final class TemporaryDirectory {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// The host-side services of Tests/fixtures/host_services.py, running while this object lives.
+/// The host-side services of Tests/Fixtures/host_services.py, running while this object lives.
 final class HostServices {
     let process = Process()
     let stdin = Pipe()

@@ -3,11 +3,11 @@ import OTKModel
 @testable import OTKPlan
 import Testing
 
-/// The repository's Tests/fixtures/plans directory.
+/// The repository's Tests/Fixtures/plans directory.
 let planFixturesDir: String = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent()   // OTKPlanTests
     .deletingLastPathComponent()   // Tests
-    .appendingPathComponent("fixtures/plans").path
+    .appendingPathComponent("Fixtures/plans").path
 
 func fixtureBytes(_ name: String) throws -> [UInt8] {
     Array(try Data(contentsOf: URL(fileURLWithPath: planFixturesDir + "/" + name)))
