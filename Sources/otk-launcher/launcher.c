@@ -199,6 +199,8 @@ struct op {
 static char spec_buf[SPEC_MAX + 1];
 static struct op ops[OPS_MAX];
 static size_t n_ops;
+/* Bind sources opened before the identity switch (see sandbox_init); -1 where not. */
+static int bind_fd[OPS_MAX];
 static char *argv_out[OPS_MAX + 1];
 static char *envp_out[OPS_MAX + 1];
 
@@ -645,9 +647,13 @@ static void attach(int mnt_fd, int target_fd, const char *what) {
  * when it is, say, writable in the new root. Returns -1 only for a missing path with
  * `missing_ok`; fills *st when given.
  */
-static int clone_host_path(int oldroot_fd, const char *path, uint64_t attrs, int recursive, int missing_ok, struct stat *st) {
-    int fd = sys_openat2(oldroot_fd, path[1] ? path + 1 : ".", O_PATH | O_CLOEXEC,
-                         RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+static int open_host_path(int dirfd, const char *path) {
+    return sys_openat2(dirfd, path[1] ? path + 1 : ".", O_PATH | O_CLOEXEC, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+}
+
+/* `fd`: the path opened already (an O_PATH descriptor), or -1 to open it here under oldroot_fd. */
+static int clone_host_path(int oldroot_fd, int fd, const char *path, uint64_t attrs, int recursive, int missing_ok, struct stat *st) {
+    if (fd < 0) fd = open_host_path(oldroot_fd, path);
     if (fd < 0) {
         if (missing_ok && errno == ENOENT) return -1;
         fail(errno, "cannot open host path `%.150s`", path);
@@ -662,11 +668,11 @@ static int clone_host_path(int oldroot_fd, const char *path, uint64_t attrs, int
 }
 
 /* Binds a host path into the new root, read-only (recursively) or read-write, nosuid and nodev. */
-static void do_bind(int oldroot_fd, int root_fd, const char *src, const char *dst, const char *mode) {
+static void do_bind(int oldroot_fd, int root_fd, int src_fd, const char *src, const char *dst, const char *mode) {
     int ro = !strncmp(mode, "ro", 2), try_only = strstr(mode, "try") != NULL;
     struct stat st;
     uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (ro ? MOUNT_ATTR_RDONLY : 0);
-    int tree = clone_host_path(oldroot_fd, src, attrs, 1, try_only, &st);
+    int tree = clone_host_path(oldroot_fd, src_fd, src, attrs, 1, try_only, &st);
     if (tree < 0) return;
     attach(tree, open_mountpoint(root_fd, dst, S_ISDIR(st.st_mode), 0755), dst);
 }
@@ -719,7 +725,7 @@ static void do_mask(int oldroot_fd, int root_fd, const char *path) {
         int mnt = new_fs("tmpfs", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, path);
         attach(mnt, fd, path);
     } else {
-        int tree = clone_host_path(oldroot_fd, "/dev/null", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, NULL);
+        int tree = clone_host_path(oldroot_fd, -1, "/dev/null", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, NULL);
         attach(tree, fd, path);
     }
 }
@@ -749,7 +755,7 @@ static void do_dev(int oldroot_fd, int root_fd, const char *dst) {
         char host[32];
         snprintf(host, sizeof host, "/dev/%s", nodes[i]);
         /* nodev would make the node useless; nosuid and noexec cost nothing. */
-        int tree = clone_host_path(oldroot_fd, host, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, NULL);
+        int tree = clone_host_path(oldroot_fd, -1, host, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0, 0, NULL);
         snprintf(path, sizeof path, "%s/%s", dst, nodes[i]);
         attach(tree, open_mountpoint(root_fd, path, 0, 0), path);
     }
@@ -850,7 +856,7 @@ static void build_root(void) {
     for (size_t i = 0; i < n_ops; i++) {
         struct op *op = &ops[i];
         switch (op->kind) {
-        case OP_BIND: current_step = "bind"; do_bind(oldroot_fd, root_fd, op->a[0], op->a[1], op->a[2]); break;
+        case OP_BIND: current_step = "bind"; do_bind(oldroot_fd, root_fd, bind_fd[i], op->a[0], op->a[1], op->a[2]); break;
         case OP_TMPFS: current_step = "tmpfs"; do_tmpfs(root_fd, op->a[0], op->a[1], op->a[2]); break;
         case OP_PROC: {
             current_step = "proc";
@@ -1169,6 +1175,18 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
      * uid is unmapped fail with EOVERFLOW. NO_SETUID_FIXUP keeps the namespace's
      * capabilities across the switch; they are dropped deliberately later.
      */
+    /*
+     * Open the bind sources while our kernel uid is still otk's: a root-run otk binds toolchains
+     * under directories only root may traverse (/root/.pyenv/versions/...), which the mapped user
+     * cannot reach. O_PATH opens nothing for reading, and the resolve flags refuse every symlink.
+     * A source that fails here is opened again as the sandbox user, which reports the error.
+     */
+    current_step = "bind-open";
+    int host_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    for (size_t i = 0; i < n_ops; i++)
+        bind_fd[i] = ops[i].kind == OP_BIND && host_root >= 0 ? open_host_path(host_root, ops[i].a[0]) : -1;
+    if (host_root >= 0) close(host_root);
+
     current_step = "identity";
     if (prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) < 0) fail(errno, "cannot set securebits");
     if (want.setgroups_allow && syscall(SYS_setgroups, 0, NULL) < 0) fail(errno, "cannot clear supplementary groups");
