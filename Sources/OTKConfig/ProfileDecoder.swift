@@ -7,7 +7,7 @@ enum ProfileDecoder {
 
     static func decode(_ config: LayeredConfig, name: String) throws(OTKError) -> Profile {
         let top = ConfigReader(config)
-        try top.requireOnly(["schema", "description", "extends", "namespaces", "identity", "filesystem", "network", "env", "seccomp", "landlock", "limits"])
+        try top.requireOnly(["schema", "description", "extends", "namespaces", "identity", "filesystem", "network", "env", "seccomp", "landlock", "limits", "plan"])
         // Every file in the chain states its schema, so an old file cannot be read under new rules.
         for layer in config.layers {
             let reader = ConfigReader(LayeredConfig(layers: [layer]))
@@ -19,7 +19,7 @@ enum ProfileDecoder {
             }
         }
         let namespaces = try decodeNamespaces(top)
-        let network = try decodeNetwork(top)
+        let (network, phaseNetwork) = try decodeNetwork(top)
         let identity = try decodeIdentity(top)
         let filesystem = try decodeFilesystem(top)
         let environment = try decodeEnvironment(top)
@@ -48,7 +48,16 @@ enum ProfileDecoder {
             environment: environment,
             seccomp: seccomp,
             landlock: landlock,
-            limits: limits)
+            limits: limits,
+            phaseNetwork: phaseNetwork,
+            plan: try decodePlan(top))
+    }
+
+    private static func decodePlan(_ top: ConfigReader) throws(OTKError) -> PlanSizeLimits {
+        guard let r = try top.sub("plan") else { return PlanSizeLimits() }
+        try r.requireOnly(["max_files", "max_file_size", "max_total_size"])
+        return PlanSizeLimits(maxFiles: try r.integer("max_files", in: 1...1_000_000),
+                              maxFileBytes: try r.size("max_file_size"), maxTotalBytes: try r.size("max_total_size"))
     }
 
     private static func decodeLimits(_ top: ConfigReader) throws(OTKError) -> Limits {
@@ -168,14 +177,22 @@ enum ProfileDecoder {
         return set
     }
 
-    private static func decodeNetwork(_ top: ConfigReader) throws(OTKError) -> NetworkMode {
-        guard let net = try top.sub("network") else { return .none }
-        try net.requireOnly(["mode"])
-        guard let mode = try net.string("mode") else { return .none }
-        guard let parsed = NetworkMode(rawValue: mode) else {
-            throw net.error("mode", "`\(mode)` is not one of \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", "))")
+    /// `mode`, and the phases of `otk execute` whose network differs from it.
+    private static func decodeNetwork(_ top: ConfigReader) throws(OTKError) -> (NetworkMode, [String: NetworkMode]) {
+        guard let net = try top.sub("network") else { return (.none, [:]) }
+        try net.requireOnly(["mode", "install", "build", "run"])
+        func mode(_ key: String) throws(OTKError) -> NetworkMode? {
+            guard let text = try net.string(key) else { return nil }
+            guard let parsed = NetworkMode(rawValue: text) else {
+                throw net.error(key, "`\(text)` is not one of \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return parsed
         }
-        return parsed
+        var phases: [String: NetworkMode] = [:]
+        for phase in ["install", "build", "run"] {
+            if let m = try mode(phase) { phases[phase] = m }
+        }
+        return (try mode("mode") ?? .none, phases)
     }
 
     private static func decodeIdentity(_ top: ConfigReader) throws(OTKError) -> Profile.Identity {

@@ -9,6 +9,11 @@ public struct LoadedProfile: Sendable {
     /// its name and every setting, not its description, comments or layout, so any
     /// change to what the profile does shows, and reformatting does not.
     public var sha256: String
+
+    public init(profile: Profile, sha256: String) {
+        self.profile = profile
+        self.sha256 = sha256
+    }
 }
 
 /// Finds profiles by name or path and resolves `extends`.
@@ -29,13 +34,19 @@ public struct ProfileLoader: Sendable {
     /// argv[0], which would make the current directory a source of profiles.
     public static func defaultSearchPath(environment: [String: String] = ProcessInfo.processInfo.environment,
                                          executable: String = runningExecutable()) -> [String] {
+        searchPath(for: "profiles", variable: "OTK_PROFILE_PATH", environment: environment, executable: executable)
+    }
+
+    /// $VARIABLE (colon-separated), then the `NAME/` directory of the checkout or installation the
+    /// executable belongs to (`NAME/` or `share/otk/NAME/` up to five levels above it), then /etc/otk/NAME.
+    public static func searchPath(for name: String, variable: String, environment: [String: String], executable: String) -> [String] {
         var dirs: [String] = []
-        if let extra = environment["OTK_PROFILE_PATH"] {
+        if let extra = environment[variable] {
             dirs += extra.split(separator: ":").map(String.init)
         }
         var dir = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<(executable.hasPrefix("/") ? 5 : 0) {
-            for candidate in ["profiles", "share/otk/profiles"] {
+            for candidate in [name, "share/otk/" + name] {
                 let path = dir.appendingPathComponent(candidate).path
                 var isDir: ObjCBool = false
                 if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue, !dirs.contains(path) {
@@ -44,7 +55,7 @@ public struct ProfileLoader: Sendable {
             }
             dir.deleteLastPathComponent()
         }
-        dirs.append("/etc/otk/profiles")
+        dirs.append("/etc/otk/" + name)
         return dirs
     }
 
@@ -194,16 +205,16 @@ public struct ProfileLoader: Sendable {
         return try DockerSeccomp.parse(Array(data), file: path, arch: hostArchitecture, kernel: hostKernel)
     }
 
-    private static func read(_ path: String) throws(OTKError) -> String {
+    static func read(_ path: String) throws(OTKError) -> String {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         if let size = attributes?[.size] as? Int, size > ConfigDocument.maximumSize {
-            throw OTKError(.badInput, "profile is larger than \(ConfigDocument.maximumSize) bytes", location: SourceLocation(file: path, line: nil))
+            throw OTKError(.badInput, "file is larger than \(ConfigDocument.maximumSize) bytes", location: SourceLocation(file: path, line: nil))
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw OTKError(.badInput, "cannot read profile", location: SourceLocation(file: path, line: nil))
+            throw OTKError(.badInput, "cannot read file", location: SourceLocation(file: path, line: nil))
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw OTKError(.badInput, "profile is not UTF-8 text", location: SourceLocation(file: path, line: nil))
+            throw OTKError(.badInput, "file is not UTF-8 text", location: SourceLocation(file: path, line: nil))
         }
         return text
     }
@@ -234,8 +245,23 @@ enum CanonicalJSON {
             ("name", string(p.name)),
             ("namespaces", array(p.namespaces.sorted().map { string($0.rawValue) })),
             ("network", string(p.network.rawValue)),
+        ] + phaseAndPlan(p) + [
             ("seccomp", seccomp(p.seccomp)),
         ])
+    }
+
+    /// Written only when set, so that profiles without them keep the hash they always had.
+    private static func phaseAndPlan(_ p: Profile) -> [(String, String)] {
+        var out: [(String, String)] = []
+        if !p.phaseNetwork.isEmpty {
+            out.append(("phaseNetwork", object(p.phaseNetwork.sorted { $0.key < $1.key }.map { ($0.key, string($0.value.rawValue)) })))
+        }
+        if p.plan != PlanSizeLimits() {
+            let opt = { (v: UInt64?) in v.map { String($0) } ?? "null" }
+            out.append(("plan", object([("maxFileBytes", opt(p.plan.maxFileBytes)), ("maxFiles", opt(p.plan.maxFiles.map { UInt64($0) })),
+                                        ("maxTotalBytes", opt(p.plan.maxTotalBytes))])))
+        }
+        return out
     }
 
     private static func limits(_ l: Limits) -> String {

@@ -139,11 +139,17 @@ public struct Profile: Sendable, Hashable, Codable {
     public var seccomp: SeccompSettings
     public var landlock: LandlockSettings
     public var limits: Limits
+    /// The network of one phase of `otk execute` ("install", "build", "run") where it differs from `network`.
+    public var phaseNetwork: [String: NetworkMode]
+    /// How big a plan run under this profile may be (`[plan]`).
+    public var plan: PlanSizeLimits
 
     public init(name: String, description: String, sources: [String], namespaces: Set<NamespaceKind>,
                 identity: Identity, filesystem: Filesystem, network: NetworkMode, environment: Environment,
                 seccomp: SeccompSettings = SeccompSettings(), landlock: LandlockSettings = LandlockSettings(),
-                limits: Limits = Limits()) {
+                limits: Limits = Limits(), phaseNetwork: [String: NetworkMode] = [:], plan: PlanSizeLimits = PlanSizeLimits()) {
+        self.phaseNetwork = phaseNetwork
+        self.plan = plan
         self.name = name
         self.description = description
         self.sources = sources
@@ -155,6 +161,31 @@ public struct Profile: Sendable, Hashable, Codable {
         self.seccomp = seccomp
         self.landlock = landlock
         self.limits = limits
+    }
+}
+
+extension Profile {
+    /// This profile as one phase of `otk execute` runs it: with the phase's network, and the
+    /// net namespace that network needs (none for `host`).
+    public func forPhase(_ phase: String) -> Profile {
+        guard let mode = phaseNetwork[phase], mode != network else { return self }
+        var copy = self
+        copy.network = mode
+        if mode == .host { copy.namespaces.remove(.net) } else { copy.namespaces.insert(.net) }
+        return copy
+    }
+}
+
+/// The `[plan]` table: how big a plan may be. nil: otk's default (PlanLimits in OTKPlan).
+public struct PlanSizeLimits: Sendable, Hashable, Codable {
+    public var maxFiles: Int?
+    public var maxFileBytes: UInt64?
+    public var maxTotalBytes: UInt64?
+
+    public init(maxFiles: Int? = nil, maxFileBytes: UInt64? = nil, maxTotalBytes: UInt64? = nil) {
+        self.maxFiles = maxFiles
+        self.maxFileBytes = maxFileBytes
+        self.maxTotalBytes = maxTotalBytes
     }
 }
 
