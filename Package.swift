@@ -29,8 +29,10 @@ let package = Package(
         // libseccomp compiles the seccomp policy into BPF in the supervisor.
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .target(name: "OTKSandbox", dependencies: ["OTKModel", "OTKConfig", "COTKSystem", "CSeccomp"]),
+        // `otk execute` and `otk run`: a parsed plan -> stack, phases, toolchains, caches -> sandboxed runs.
+        .target(name: "OTKPipeline", dependencies: ["OTKModel", "OTKConfig", "OTKPlan", "OTKSandbox"]),
         .executableTarget(name: "otk", dependencies: [
-            "OTKModel", "OTKConfig", "OTKSandbox",
+            "OTKModel", "OTKConfig", "OTKSandbox", "OTKPlan", "OTKPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The small C program that performs the launch sequence.
@@ -42,7 +44,7 @@ let package = Package(
         .executableTarget(name: "otk-probe", cSettings: [.unsafeFlags(["-Wall", "-Wextra"])],
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .testTarget(name: "OTKConfigTests", dependencies: ["OTKConfig", "OTKModel", "OTKSandbox"]),
-        .testTarget(name: "OTKPlanTests", dependencies: ["OTKPlan", "OTKModel"]),
+        .testTarget(name: "OTKPlanTests", dependencies: ["OTKPlan", "OTKModel", "OTKConfig"]),
         .testTarget(name: "OTKIntegrationTests", dependencies: ["OTKModel"]),
     ]
 )

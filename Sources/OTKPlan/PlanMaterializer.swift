@@ -24,12 +24,15 @@ public enum PlanMaterializer {
     public static let maxAttempts = 10_000
 
     /// Writes `plan` into a new directory under `parent` (which must exist) and returns its path.
-    public static func write(_ plan: Plan, into parent: String, slug: String) throws(OTKError) -> String {
-        try write(plan, into: parent, slug: slug, injectFailure: nil)
+    /// With `owner`, everything created is given to that uid and gid (`fchown` on the open descriptor),
+    /// as a root-run otk does for the unprivileged user its sandboxes run as.
+    public static func write(_ plan: Plan, into parent: String, slug: String,
+                             owner: (uid: UInt32, gid: UInt32)? = nil) throws(OTKError) -> String {
+        try write(plan, into: parent, slug: slug, owner: owner, injectFailure: nil)
     }
 
     /// `injectFailure(i)` returning an errno makes the write of `files[i]` fail with it (tests only).
-    static func write(_ plan: Plan, into parent: String, slug: String,
+    static func write(_ plan: Plan, into parent: String, slug: String, owner: (uid: UInt32, gid: UInt32)? = nil,
                       injectFailure: ((Int) -> Int32?)?) throws(OTKError) -> String {
         try validate(plan, slug: slug)
 
@@ -59,6 +62,7 @@ public enum PlanMaterializer {
         let top = join(parent, name)
 
         var writer = Writer()
+        writer.owner = owner
         let topFD = openat(parentFD, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         if topFD < 0 {
             let e = errno
@@ -83,7 +87,7 @@ public enum PlanMaterializer {
                                step: failure.step, errno: failure.errno)
             }
         }
-        if fchmod(topFD, 0o755) != 0 {
+        if fchmod(topFD, 0o755) != 0 || owner.map({ fchown(topFD, $0.uid, $0.gid) }) ?? 0 != 0 {
             let e = errno
             throw OTKError(.setupFailed, "cannot set the mode of `\(top)`: \(message(e))", errno: e)
         }
@@ -93,7 +97,7 @@ public enum PlanMaterializer {
     /// The checks `PlanParser` made that the writing depends on, made again because a `Plan`
     /// can be built in code: names, clashes, modes and the slug. Sizes are the parser's business.
     static func validate(_ plan: Plan, slug: String) throws(OTKError) {
-        guard PlanParser.isSlug(slug) else {
+        guard PlanParser.isSlug(slug) || isDirectoryName(slug) else {
             throw OTKError(.badInput, "`\(slug)` is not an output directory name (lowercase ASCII letters, digits and `-`, at most \(PlanParser.maxSlugLength) characters)",
                            remedy: "use PlanParser.slug(name)")
         }
@@ -111,6 +115,11 @@ public enum PlanMaterializer {
         }
     }
 
+    /// A name `--output` may give: one component, not `.` or `..`, no NUL, at most 255 bytes.
+    static func isDirectoryName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.utf8.contains(0) && name.utf8.count <= 255
+    }
+
     static func join(_ parent: String, _ name: String) -> String {
         parent.hasSuffix("/") ? parent + name : parent + "/" + name
     }
@@ -124,6 +133,8 @@ public enum PlanMaterializer {
 private struct Writer {
     /// Relative directory path ("" for the top) -> an open descriptor.
     var dirs: [String: Int32] = [:]
+    /// Who gets what is created; nil: whoever creates it.
+    var owner: (uid: UInt32, gid: UInt32)?
     /// What was created: the directory it is in, its name, and whether it is a directory.
     var created: [(dir: String, name: String, isDirectory: Bool)] = []
 
@@ -148,6 +159,7 @@ private struct Writer {
                 if d < 0 { return Failure(step: "open directory `\(next)`", errno: errno) }
                 dirs[next] = d
                 if fchmod(d, 0o755) != 0 { return Failure(step: "fchmod `\(next)`", errno: errno) }
+                if let owner, fchown(d, owner.uid, owner.gid) != 0 { return Failure(step: "fchown `\(next)`", errno: errno) }
                 fd = d
             }
             key = next
@@ -180,6 +192,11 @@ private struct Writer {
             let e = errno
             close(f)
             return Failure(step: "fchmod", errno: e)
+        }
+        if let owner, fchown(f, owner.uid, owner.gid) != 0 {
+            let e = errno
+            close(f)
+            return Failure(step: "fchown", errno: e)
         }
         if close(f) != 0 { return Failure(step: "close", errno: errno) }
         return nil

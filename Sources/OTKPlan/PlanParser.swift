@@ -15,6 +15,8 @@ public enum PlanParser {
     public static let maxComponentBytes = 255
     /// The longest slug `slug(_:)` returns.
     public static let maxSlugLength = 64
+    /// The workspace directory where otk keeps the plan and its run script; no plan file may be in it.
+    public static let reservedDirectory = ".otk"
 
     /// Parses and validates a plan.
     ///
@@ -303,6 +305,9 @@ private struct PlanReader {
             let filename = try reader.string(filenameValue, ep.key("filename"))
             if let problem = PlanParser.filenameProblem(filename, limits: limits) {
                 throw fail(ep.key("filename"), problem)
+            }
+            if filename == PlanParser.reservedDirectory || filename.hasPrefix(PlanParser.reservedDirectory + "/") {
+                throw fail(ep.key("filename"), "`\(PlanParser.reservedDirectory)/` is reserved for otk's own records of the run")
             }
             guard let codeValue = fields["code"] else { throw fail(ep.key("code"), "required key missing") }
             let code = try reader.string(codeValue, ep.key("code"))
