@@ -12,7 +12,7 @@ struct OTK: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "otk",
         abstract: "A sandboxed build runner for plans written by coding agents.",
-        subcommands: [Sandbox.self, ProfileCommand.self, DoctorCommand.self])
+        subcommands: [Sandbox.self, ExecuteCommand.self, RunProjectCommand.self, DetectCommand.self, StacksCommand.self, ProfileCommand.self, DoctorCommand.self])
 }
 
 /// Prints an error the way every otk command does, and exits with its code.
