@@ -123,7 +123,7 @@ enum StackDecoder {
     }
 
     static func decodeVariant(_ r: ConfigReader, name: String, toolHints: [String: String], caches: Set<String>) throws(OTKError) -> StackVariant {
-        try r.requireOnly(["description", "default", "markers", "tools", "caches", "sources", "path", "env", "install", "build", "run"])
+        try r.requireOnly(["description", "default", "markers", "tools", "caches", "sources", "path", "env", "read_only", "install", "build", "run"])
         var v = StackVariant(name: name)
         v.description = try r.string("description") ?? ""
         v.isDefault = try r.bool("default") ?? false
@@ -146,6 +146,14 @@ enum StackDecoder {
                 guard let value = try env.string(key) else { continue }
                 try checkPlaceholders(value, env, key, caches: Set(v.caches), whole: false)
                 v.env[key] = value
+            }
+        }
+        v.readOnly = try r.strings("read_only") ?? []
+        for path in v.readOnly {
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            guard path.hasPrefix("/"), path != "/", !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }),
+                  !parts.dropLast().contains(where: { $0.contains("*") || $0.contains("?") }) else {
+                throw r.error("read_only", "`\(path)` is not a clean absolute path (only its last component may hold * or ?)", element: path)
             }
         }
         v.install = try decodeSteps(r, "install", caches: Set(v.caches))

@@ -83,6 +83,9 @@ public struct StackVariant: Sendable, Hashable, Codable {
     public var path: [String]
     /// Variables set in every phase (placeholders allowed in the values).
     public var env: [String: String]
+    /// Host paths the toolchain reads besides its installation (Debian's JDK reads /etc/java-17-openjdk),
+    /// bound read-only where they exist. The last component may hold `*` and `?`.
+    public var readOnly: [String] = []
     public var install: [StackStep]
     public var build: [StackStep]
     /// The run command when the plan gives none.

@@ -165,6 +165,13 @@ public struct Pipeline: Sendable {
         let toolchains = try ToolchainResolver(environment: environment, visible: visible, sandboxPath: sandboxPATH)
             .resolve(variant.tools, hints: stack.toolHints, for: what)
 
+        var extraReadOnly: [String] = []
+        for pattern in variant.readOnly {
+            let parent = (pattern as NSString).deletingLastPathComponent, last = (pattern as NSString).lastPathComponent
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+            extraReadOnly += names.sorted().filter { Glob.matches(last, $0) }.map { parent + "/" + $0 }
+        }
+
         var pathEntries = resolved.pathPrefix
         for t in toolchains { if let e = t.pathEntry, !pathEntries.contains(e) { pathEntries.append(e) } }
         let path = (pathEntries + sandboxPATH).joined(separator: ":")
@@ -176,6 +183,7 @@ public struct Pipeline: Sendable {
             if base != nil {
                 var seen = Set<String>()
                 for t in toolchains { if let b = t.bind, seen.insert(b).inserted { binds.append((b, b, true)) } }
+                for path in extraReadOnly where seen.insert(path).inserted { binds.append((path, path, true)) }
                 for c in caches { binds.append((c.host, c.inside, command.phase != .install)) }
             }
             var env = resolved.environment.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
