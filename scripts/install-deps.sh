@@ -9,11 +9,16 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for pkg in libseccomp-dev pkg-config gcc libc6-dev; do
   have_pkg "$pkg" || need+=("$pkg")
 done
-# Toolchains the tests run inside the strict sandbox: make, python3 with venv, node.
-for pkg in make python3-venv; do
+# Toolchains the tests run inside the strict sandbox: make, python3 with venv, node,
+# g++ and cmake, Go, a JDK and Maven, npm and cargo (otk execute's end-to-end tests; a cargo
+# from rustup counts, and otk follows its proxy to the real toolchain).
+for pkg in make python3-venv g++ cmake golang-go maven; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v cargo >/dev/null 2>&1 || need+=(cargo)
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
 # python3: test fixtures and the benchmark; setpriv/unshare (util-linux): tests that switch users or remove layers.
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v setpriv >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 || need+=(util-linux)

@@ -197,7 +197,7 @@ struct ExecuteCommand: ParsableCommand {
         do {
             try execute()
         } catch let error as OTKError {
-            throw fail(error)
+            throw failWithDocument(error, json: options.json)
         }
     }
 
@@ -324,9 +324,24 @@ struct RunProjectCommand: ParsableCommand {
             if options.json { print(jsonString(result)) }
             if result.exitCode != 0 { throw ExitCode(result.exitCode) }
         } catch let error as OTKError {
-            throw fail(error)
+            throw failWithDocument(error, json: options.json)
         }
     }
+}
+
+/// With --json, a run that never started still prints one document: the error and the exit code.
+func failWithDocument(_ error: OTKError, json: Bool) -> ExitCode {
+    let code = fail(error)
+    if json {
+        struct Doc: Encodable {
+            var exitCode: Int32
+            var error: SandboxResult.ErrorRef
+            var location: String?
+            enum CodingKeys: String, CodingKey { case error, location, exitCode = "exit_code" }
+        }
+        print(jsonString(Doc(exitCode: code.rawValue, error: .init(error), location: error.location?.description)))
+    }
+    return code
 }
 
 struct DetectCommand: ParsableCommand {

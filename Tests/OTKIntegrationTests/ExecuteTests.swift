@@ -170,6 +170,32 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: scratch.path + "/out/build/cpp-broken"))
     }
 
+    /// A profile extending strict with `limits`, written into the scratch directory.
+    func tightProfile(_ scratch: Scratch, _ limits: String) throws -> String {
+        let path = scratch.path + "/tight.toml"
+        try "schema = 1\nextends = \"\(Paths.repository)/profiles/strict.toml\"\n[limits]\n\(limits)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test(.enabled(if: rootOnly && has("g++"))) func aPhaseKilledByTheMemoryLimitExits137() throws {
+        let scratch = try Scratch()
+        let e = try execute(Self.plan("cpp-hog"), scratch, sandbox: try tightProfile(scratch, "memory = \"128M\""))
+        #expect(e.status == 137, "\(e.report)")
+        #expect(e.phase("run").first?["limit_hit"] as? String == "memory", "\(e.report)")
+        #expect(e.phase("build").allSatisfy { $0["status"] as? String == "ok" }, "\(e.report)")
+    }
+
+    @Test(.enabled(if: rootOnly)) func aPhasePastItsWallClockLimitExits124() throws {
+        let scratch = try Scratch()
+        let planPath = scratch.path + "/plan.json"
+        try #"{"name": "sleeper", "stack": "cpp", "build": "true", "run": "sleep 60", "files": [{"filename": "main.cpp", "code": ""}]}"#
+            .write(toFile: planPath, atomically: true, encoding: .utf8)
+        let e = try execute(planPath, scratch, sandbox: try tightProfile(scratch, "wall = \"2s\"\ngrace = \"1s\""))
+        #expect(e.status == 124, "\(e.report)")
+        #expect(e.phase("run").first?["limit_hit"] as? String == "wall", "\(e.report)")
+        #expect((e.phase("run").first?["duration"] as? Double ?? 99) < 20, "\(e.report)")
+    }
+
     @Test func aNonEmptyOutputIsNeverReused() throws {
         let scratch = try Scratch()
         // An existing directory, and an existing symlink pointing elsewhere: both are skipped, never written through.
