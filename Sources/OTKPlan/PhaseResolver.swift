@@ -166,8 +166,8 @@ public enum PhaseResolver {
             // Each literal part single-quoted, the workspace as "$here".
             split(text, on: workspace).map { "'" + split($0, on: "'").joined(separator: "'\\''") + "'" }.joined(separator: "\"$here\"")
         }
-        var lines = ["#!/bin/sh", "# Written by otk: runs the project's run command from this directory.",
-                     "# `otk run DIR` runs it in the run phase's sandbox instead.",
+        var lines = ["#!/bin/sh", "# Written by otk: runs the project's run command from this directory,",
+                     "# directly on this host, WITHOUT a sandbox. `otk run DIR` runs it in the run phase's sandbox.",
                      "here=$(cd \"$(dirname \"$0\")\" && pwd) || exit 1", "cd \"$here\" || exit 1"]
         let cacheValues = Set(resolved.caches.flatMap { cache in cache.env.compactMap { resolved.environment[$0] } })
         for key in resolved.environment.keys.sorted() {

@@ -34,29 +34,29 @@ func planLimits(_ isolation: Isolation) -> PlanLimits {
 }
 
 /// Reads at most `limit` bytes of a regular file; a bigger one is refused, never truncated.
-/// `directory` + `components` are opened one at a time without following symlinks.
-func readBounded(_ path: String, limit: Int, noFollow: Bool = false) throws(OTKError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC | (noFollow ? O_NOFOLLOW : 0))
-    guard fd >= 0 else {
-        let e = errno
-        throw OTKError(.badInput, "cannot read `\(path)`: \(String(cString: strerror(e)))\(e == ELOOP ? " (a symlink is not followed here)" : "")")
-    }
+func readBounded(_ path: String, limit: Int) throws(OTKError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw OTKError(.badInput, "cannot read `\(path)`: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
+    return try readBounded(fd: fd, name: path, limit: limit)
+}
+
+func readBounded(fd: Int32, name: String, limit: Int) throws(OTKError) -> [UInt8] {
     var st = stat()
-    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw OTKError(.badInput, "`\(path)` is not a regular file") }
+    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw OTKError(.badInput, "`\(name)` is not a regular file") }
     guard st.st_size <= limit else {
-        throw OTKError(.badInput, "`\(path)` is \(st.st_size) bytes; plans are limited to \(limit) bytes (the profile's [plan] limits)")
+        throw OTKError(.badInput, "`\(name)` is \(st.st_size) bytes; plans are limited to \(limit) bytes (the profile's [plan] limits)")
     }
     var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
     var total = 0
     while total < bytes.count {
         let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
         if n < 0 && errno == EINTR { continue }
-        guard n >= 0 else { throw OTKError(.badInput, "cannot read `\(path)`: \(String(cString: strerror(errno)))") }
+        guard n >= 0 else { throw OTKError(.badInput, "cannot read `\(name)`: \(String(cString: strerror(errno)))") }
         if n == 0 { break }
         total += n
     }
-    guard total <= limit else { throw OTKError(.badInput, "`\(path)` grew past \(limit) bytes while being read") }
+    guard total <= limit else { throw OTKError(.badInput, "`\(name)` grew past \(limit) bytes while being read") }
     return Array(bytes[0..<total])
 }
 
@@ -307,9 +307,15 @@ struct RunProjectCommand: ParsableCommand {
                 throw OTKError(.badInput, "`\(directory)` has no \(PlanParser.reservedDirectory)/ directory (a symlink is not followed)",
                                remedy: "run `otk execute PLAN` first; `otk run` runs the workspaces it writes")
             }
-            close(recordFD)
-            let bytes = try readBounded("/proc/self/fd/\(dirFD)/\(PlanParser.reservedDirectory)/plan.json", limit: limits.maxPlanBytes, noFollow: true)
-            let parsed = try PlanParser.parse(bytes, file: workspace + "/" + PlanParser.reservedDirectory + "/plan.json", limits: limits)
+            defer { close(recordFD) }
+            let planName = workspace + "/" + PlanParser.reservedDirectory + "/plan.json"
+            let planFD = openat(recordFD, "plan.json", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            guard planFD >= 0 else {
+                throw OTKError(.badInput, "cannot open `\(planName)`: \(String(cString: strerror(errno))) (a symlink is not followed)")
+            }
+            defer { close(planFD) }
+            let bytes = try readBounded(fd: planFD, name: planName, limit: limits.maxPlanBytes)
+            let parsed = try PlanParser.parse(bytes, file: planName, limits: limits)
             let pipeline = Pipeline(stacks: try stackLoader().loadAll(), runner: SandboxRunner(supervisor: Supervisor(launcherPath: Supervisor.defaultLauncherPath())))
             let prepared = try pipeline.prepare(parsed, planBytes: bytes, isolation: iso, workspace: workspace)
             guard prepared.resolved.runCommand != nil else {
