@@ -112,7 +112,10 @@ enum StackDecoder {
         }
         let defaults = variants.filter(\.isDefault)
         if defaults.count != 1 {
-            throw variantTable.error(nil, "exactly one variant must say `default = true` (found \(defaults.isEmpty ? "none" : defaults.map(\.name).joined(separator: ", ")))")
+            var error = variantTable.error(nil, "exactly one variant must say `default = true` (found \(defaults.isEmpty ? "none" : defaults.map(\.name).joined(separator: ", ")))")
+            // `variants` has no line of its own (only `[variants.NAME]` headers): point at the second default, or the first variant.
+            error.location = variantTable.config.location(of: ["variants"] + (defaults.count > 1 ? [defaults[1].name, "default"] : [variants[0].name]))
+            throw error
         }
         return Stack(name: name, description: try top.string("description") ?? "", source: document.file, markers: markers,
                      toolHints: toolHints, caches: caches, phases: phases, variants: variants)

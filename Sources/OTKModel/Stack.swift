@@ -184,7 +184,8 @@ public enum Placeholders {
         while let open = rest.firstIndex(of: "{") {
             out += rest[..<open]
             let after = rest[rest.index(after: open)...]
-            guard let close = after.firstIndex(of: "}") else { break }
+            // An unclosed brace is literal text, kept once.
+            guard let close = after.firstIndex(of: "}") else { return out + rest[open...] }
             let name = String(after[..<close])
             out += values[name] ?? "{\(name)}"
             rest = after[after.index(after: close)...]

@@ -202,8 +202,9 @@ public struct Pipeline: Sendable {
     public static func workspaceFiles(_ prepared: PreparedPlan) -> [PlanFile] {
         var files = prepared.plan.files
         files.append(PlanFile(filename: PlanParser.reservedDirectory + "/plan.json", content: prepared.planBytes, mode: 0o644))
-        if let script = PhaseResolver.runScript(prepared.resolved, workspace: prepared.workspaceInside) {
-            let name = files.contains { $0.filename == "run.sh" } ? PlanParser.reservedDirectory + "/run.sh" : "run.sh"
+        let ownRunScript = files.contains { $0.filename == "run.sh" }
+        if let script = PhaseResolver.runScript(prepared.resolved, workspace: prepared.workspaceInside, inSubdirectory: ownRunScript) {
+            let name = ownRunScript ? PlanParser.reservedDirectory + "/run.sh" : "run.sh"
             files.append(PlanFile(filename: name, content: Array(script.utf8), mode: 0o755))
         }
         return files

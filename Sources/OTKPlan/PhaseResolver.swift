@@ -160,7 +160,8 @@ public enum PhaseResolver {
     /// A POSIX shell script that runs `command` from the directory it lives in, with the phase's
     /// PATH additions and variables; `{workspace}` is that directory. Caches are left out: run.sh
     /// is for running the built project by hand, outside otk.
-    public static func runScript(_ resolved: ResolvedPhases, workspace: String) -> String? {
+    /// `inSubdirectory`: the script lives one directory below the workspace (`.otk/run.sh`).
+    public static func runScript(_ resolved: ResolvedPhases, workspace: String, inSubdirectory: Bool = false) -> String? {
         guard let command = resolved.runCommand else { return nil }
         func quote(_ text: String) -> String {
             // Each literal part single-quoted, the workspace as "$here".
@@ -168,7 +169,7 @@ public enum PhaseResolver {
         }
         var lines = ["#!/bin/sh", "# Written by otk: runs the project's run command from this directory,",
                      "# directly on this host, WITHOUT a sandbox. `otk run DIR` runs it in the run phase's sandbox.",
-                     "here=$(cd \"$(dirname \"$0\")\" && pwd) || exit 1", "cd \"$here\" || exit 1"]
+                     "here=$(cd \"$(dirname \"$0\")\(inSubdirectory ? "/.." : "")\" && pwd) || exit 1", "cd \"$here\" || exit 1"]
         let cacheValues = Set(resolved.caches.flatMap { cache in cache.env.compactMap { resolved.environment[$0] } })
         for key in resolved.environment.keys.sorted() {
             guard let value = resolved.environment[key], !cacheValues.contains(value) else { continue }

@@ -109,7 +109,8 @@ public struct ToolchainResolver: Sendable {
             let root = (realDir as NSString).deletingLastPathComponent
             if !isHomeOrSharedPrefix(root) { bind = root }
         }
-        return ToolchainBinding(tool: tool, found: found, real: real, bind: bind, pathEntry: bind == real ? nil : realDir, via: via)
+        // Its directory goes on PATH even when only the program is bound, or the phase could not run it by name.
+        return ToolchainBinding(tool: tool, found: found, real: real, bind: bind, pathEntry: realDir, via: via)
     }
 
     func isVisible(_ path: String) -> Bool {
