@@ -52,7 +52,7 @@ public struct StackLoader: Sendable {
 enum StackDecoder {
     static let schemaVersion = 1
     /// Placeholders an argv, PATH entry or variable may hold (besides `{cache:NAME}`).
-    static let placeholders: Set<String> = ["workspace", "name", "dependencies", "sources", "java_main", "run"]
+    static let placeholders: Set<String> = ["workspace", "name", "dependencies", "sources", "java_main"]
     /// Placeholders that stand for several argv elements, so they must be a whole element.
     static let splatting: Set<String> = ["dependencies", "sources"]
 

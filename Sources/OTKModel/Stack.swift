@@ -120,8 +120,8 @@ public struct StackVariant: Sendable, Hashable, Codable {
 
 /// What a stack asks of one phase's sandbox. It can only tighten the profile the run uses.
 public struct StackPhaseSettings: Sendable, Hashable, Codable {
-    /// Whether the phase wants the network at all (the install phase, for the registry).
-    /// The profile decides whether it gets it; false removes it even where the profile allows it.
+    /// Whether the phase uses a registry (the install phase). The profile alone decides the phase's
+    /// network; this says whether steps with `if_network` see it, and whether otk notes a cache-only install.
     public var network: Bool
     /// A wall-clock limit lower than the profile's.
     public var wallSeconds: Double?

@@ -160,7 +160,8 @@ public struct Pipeline: Sendable {
         notes += resolved.notes
 
         // Toolchains: found on the host, shims followed; bound read-only unless the profile shows them already.
-        let visible = base.map { $0.profile.filesystem.readOnly.map(\.source) } ?? ["/"]
+        // Only what the profile shows at its own path: a tool under a bind with another target is not where PATH says.
+        let visible = base.map { $0.profile.filesystem.readOnly.filter { $0.source == $0.target }.map(\.source) } ?? ["/"]
         let sandboxPATH = (base?.profile.environment.set["PATH"] ?? environment["PATH"] ?? "").split(separator: ":").map(String.init)
         let toolchains = try ToolchainResolver(environment: environment, visible: visible, sandboxPath: sandboxPATH)
             .resolve(variant.tools, hints: stack.toolHints, for: what)
@@ -202,7 +203,8 @@ public struct Pipeline: Sendable {
     public static func workspaceFiles(_ prepared: PreparedPlan) -> [PlanFile] {
         var files = prepared.plan.files
         files.append(PlanFile(filename: PlanParser.reservedDirectory + "/plan.json", content: prepared.planBytes, mode: 0o644))
-        let ownRunScript = files.contains { $0.filename == "run.sh" }
+        // Any case of run.sh is the plan's own: names that differ only in case clash (PlanParser.filesClash).
+        let ownRunScript = files.contains { $0.filename.lowercased() == "run.sh" }
         if let script = PhaseResolver.runScript(prepared.resolved, workspace: prepared.workspaceInside, inSubdirectory: ownRunScript) {
             let name = ownRunScript ? PlanParser.reservedDirectory + "/run.sh" : "run.sh"
             files.append(PlanFile(filename: name, content: Array(script.utf8), mode: 0o755))

@@ -306,7 +306,8 @@ private struct PlanReader {
             if let problem = PlanParser.filenameProblem(filename, limits: limits) {
                 throw fail(ep.key("filename"), problem)
             }
-            if filename == PlanParser.reservedDirectory || filename.hasPrefix(PlanParser.reservedDirectory + "/") {
+            // Compared without case, like every other name clash (PlanParser.filesClash).
+            if filename.split(separator: "/").first.map({ $0.lowercased() == PlanParser.reservedDirectory }) == true {
                 throw fail(ep.key("filename"), "`\(PlanParser.reservedDirectory)/` is reserved for otk's own records of the run")
             }
             guard let codeValue = fields["code"] else { throw fail(ep.key("code"), "required key missing") }

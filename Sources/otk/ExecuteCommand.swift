@@ -221,12 +221,13 @@ struct ExecuteCommand: ParsableCommand {
         }
         let identity = HostIdentity.choose(euid: geteuid(), egid: getegid(), workspaceOwner: nil)
         let owner: (uid: UInt32, gid: UInt32)? = geteuid() == 0 ? (identity.uid, identity.gid) : nil
+        // Caches first: a refused cache must not leave a workspace behind.
+        try pipeline.ensureCaches(prepared.caches, owner: identity.uid, group: identity.gid)
         let workspace = try PlanMaterializer.write(Plan(name: parsed.name, files: Pipeline.workspaceFiles(prepared)),
                                                    into: parent, slug: name, owner: owner)
         if case .off = iso {
             prepared = try pipeline.prepare(parsed, planBytes: bytes, isolation: iso, workspace: workspace)
         }
-        try pipeline.ensureCaches(prepared.caches, owner: identity.uid, group: identity.gid)
         let progress = Progress(quiet: false)
         if !options.json { warn("workspace \(workspace); stack \(prepared.detection.summary)") }
         for note in prepared.notes { warn("note: \(note)") }
@@ -321,7 +322,10 @@ struct RunProjectCommand: ParsableCommand {
             guard prepared.resolved.runCommand != nil else {
                 throw OTKError(.badInput, "the plan has no run command, and \(prepared.detection.stack.name)/\(prepared.detection.variant.name) gives none")
             }
-            let identity = HostIdentity.choose(euid: geteuid(), egid: getegid(), workspaceOwner: nil)
+            // The sandbox runs as the workspace's owner (SandboxRunner), so the caches must be that user's too.
+            var st = stat()
+            let ownerOfWorkspace: (uid: UInt32, gid: UInt32)? = fstat(dirFD, &st) == 0 ? (st.st_uid, st.st_gid) : nil
+            let identity = HostIdentity.choose(euid: geteuid(), egid: getegid(), workspaceOwner: ownerOfWorkspace)
             try pipeline.ensureCaches(prepared.caches, owner: identity.uid, group: identity.gid)
             let progress = Progress(quiet: options.json)
             let result = withStdoutOnStderr(options.json) {

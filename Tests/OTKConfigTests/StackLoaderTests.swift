@@ -299,7 +299,7 @@ struct StackLoaderTests {
         sources = ["*.c"]
         build = [{ argv = ["cc", "-o", "out/{name}", "{sources}"] }]
         install = [{ argv = ["pip", "install", "{dependencies}"], if_dependencies = true }]
-        run = [{ argv = ["java", "{java_main}"] }, { argv = ["{run}"] }]
+        run = [{ argv = ["java", "{java_main}"] }]
         """)
         #expect(s.variants[0].build[0].argv.last == "{sources}")
         #expect(s.variants[0].install[0].ifDependencies == true)

@@ -141,7 +141,8 @@ struct PlanMaterializerTests {
     @Test func badSlugOrParentWritesNothing() throws {
         let dir = try TempDir()
         let plan = Plan(name: "p", files: [PlanFile(filename: "a", content: [])])
-        for slug in ["", "..", "a/b", "A", "-x", ".hidden"] {
+        // `--output` may name any single directory; what is never a name of one directory is refused.
+        for slug in ["", ".", "..", "a/b", "x\u{0}y", String(repeating: "x", count: 256)] {
             #expect(throws: OTKError.self) { _ = try PlanMaterializer.write(plan, into: dir.path, slug: slug) }
         }
         let error = #expect(throws: OTKError.self) {
