@@ -160,6 +160,27 @@ import Testing
         expectRan(e, printing: "hello from cmake, 42", stack: "cpp", variant: "cmake")
     }
 
+    @Test(.enabled(if: rootOnly && has("make") && has("g++"))) func cppWithMake() throws {
+        let scratch = try Scratch()
+        let e = try execute(Self.plan("cpp-make"), scratch)
+        expectRan(e, printing: "hello from make", stack: "cpp", variant: "make")
+    }
+
+    /// A toolchain the variant needs and the host lacks: refused before anything is written, naming it and the install hint.
+    @Test(.enabled(if: !FileManager.default.isExecutableFile(atPath: "/usr/bin/uv") && !FileManager.default.isExecutableFile(atPath: "/bin/uv"))) func aMissingToolchainIsNamedWithItsHint() throws {
+        let scratch = try Scratch()
+        let planPath = scratch.path + "/plan.json"
+        try #"{"name": "x", "stack": "python", "files": [{"filename": "uv.lock", "code": ""}, {"filename": "main.py", "code": ""}]}"#
+            .write(toFile: planPath, atomically: true, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = "/usr/bin:/bin"
+        env["OTK_CACHE_DIR"] = scratch.cache
+        let result = try run([Paths.otk, "execute", planPath, "--output", scratch.path + "/out"], environment: env)
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("`uv`") && result.stderr.contains("pipx install uv"), "\(result.stderr)")
+        #expect(scratch.entries() == ["plan.json"], "wrote \(scratch.entries())")
+    }
+
     @Test(.enabled(if: rootOnly && has("g++"))) func aFailingBuildStopsThePipeline() throws {
         let scratch = try Scratch()
         let e = try execute(Self.plan("cpp-broken"), scratch)
