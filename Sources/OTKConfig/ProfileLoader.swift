@@ -114,6 +114,11 @@ public struct ProfileLoader: Sendable {
 
     /// The profiles in the search path, by name; the first directory that has a name wins.
     public func list() -> [(name: String, path: String)] {
+        Self.tomlFiles(in: searchPath)
+    }
+
+    /// The `NAME.toml` files of `searchPath`, by name; the first directory that has a name wins.
+    static func tomlFiles(in searchPath: [String]) -> [(name: String, path: String)] {
         var seen = Set<String>()
         var out: [(String, String)] = []
         for dir in searchPath {

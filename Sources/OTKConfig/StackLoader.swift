@@ -18,16 +18,7 @@ public struct StackLoader: Sendable {
 
     /// The stack files in the search path, by name.
     public func list() -> [(name: String, path: String)] {
-        var seen = Set<String>()
-        var out: [(String, String)] = []
-        for dir in searchPath {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-            for file in names.sorted() where file.hasSuffix(".toml") {
-                let name = String(file.dropLast(5))
-                if seen.insert(name).inserted { out.append((name, dir + "/" + file)) }
-            }
-        }
-        return out
+        ProfileLoader.tomlFiles(in: searchPath)
     }
 
     /// Every stack in the search path. One broken file is an error: detection must never quietly
