@@ -285,7 +285,7 @@ public struct Pipeline: Sendable {
         if status == 0 { return 0 }
         switch limit {
         case "wall": return ExitCodes.wallClock
-        case "memory", "pids": return 137
+        case "memory", "pids": return ExitCodes.killedByLimit
         default: return 1
         }
     }

@@ -368,6 +368,8 @@ public enum ExitCodes {
     public static let denied: Int32 = 3
     public static let isolationUnavailable: Int32 = 4
     public static let wallClock: Int32 = 124
+    /// A phase of `otk execute` ended by its memory or pids limit (128 + SIGKILL, as a shell reports it).
+    public static let killedByLimit: Int32 = 137
     public static let internalError: Int32 = 70
 
     public static func code(for kind: ErrorKind) -> Int32 {
