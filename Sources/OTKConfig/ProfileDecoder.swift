@@ -19,7 +19,7 @@ enum ProfileDecoder {
             }
         }
         let namespaces = try decodeNamespaces(top)
-        let (network, phaseNetwork) = try decodeNetwork(top)
+        let (network, phaseNetwork, networkAllow) = try decodeNetwork(top)
         let identity = try decodeIdentity(top)
         let filesystem = try decodeFilesystem(top)
         let environment = try decodeEnvironment(top)
@@ -50,7 +50,8 @@ enum ProfileDecoder {
             landlock: landlock,
             limits: limits,
             phaseNetwork: phaseNetwork,
-            plan: try decodePlan(top))
+            plan: try decodePlan(top),
+            networkAllow: networkAllow)
     }
 
     private static func decodePlan(_ top: ConfigReader) throws(OTKError) -> PlanSizeLimits {
@@ -178,9 +179,9 @@ enum ProfileDecoder {
     }
 
     /// `mode`, and the phases of `otk execute` whose network differs from it.
-    private static func decodeNetwork(_ top: ConfigReader) throws(OTKError) -> (NetworkMode, [String: NetworkMode]) {
-        guard let net = try top.sub("network") else { return (.none, [:]) }
-        try net.requireOnly(["mode", "install", "build", "run"])
+    private static func decodeNetwork(_ top: ConfigReader) throws(OTKError) -> (NetworkMode, [String: NetworkMode], [HostPattern]) {
+        guard let net = try top.sub("network") else { return (.none, [:], []) }
+        try net.requireOnly(["mode", "install", "build", "run", "allow"])
         func mode(_ key: String) throws(OTKError) -> NetworkMode? {
             guard let text = try net.string(key) else { return nil }
             guard let parsed = NetworkMode(rawValue: text) else {
@@ -192,7 +193,14 @@ enum ProfileDecoder {
         for phase in ["install", "build", "run"] {
             if let m = try mode(phase) { phases[phase] = m }
         }
-        return (try mode("mode") ?? .none, phases)
+        var allow: [HostPattern] = []
+        for text in try net.strings("allow") ?? [] {
+            switch HostPattern.parse(text) {
+            case .success(let pattern): allow.append(pattern)
+            case .failure(let failure): throw net.error("allow", failure.message, element: text)
+            }
+        }
+        return (try mode("mode") ?? .none, phases, allow)
     }
 
     private static func decodeIdentity(_ top: ConfigReader) throws(OTKError) -> Profile.Identity {

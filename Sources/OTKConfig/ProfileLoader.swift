@@ -250,7 +250,8 @@ enum CanonicalJSON {
             ("name", string(p.name)),
             ("namespaces", array(p.namespaces.sorted().map { string($0.rawValue) })),
             ("network", string(p.network.rawValue)),
-        ] + phaseAndPlan(p) + [
+        ] + (p.networkAllow.isEmpty ? [] : [("networkAllow", array(p.networkAllow.map { string($0.description) }))])
+          + phaseAndPlan(p) + [
             ("seccomp", seccomp(p.seccomp)),
         ])
     }

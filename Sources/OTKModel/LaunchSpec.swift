@@ -42,6 +42,9 @@ public enum LaunchOperation: Sendable, Hashable {
     case wall(milliseconds: UInt64, graceMilliseconds: UInt64)
     /// A host directory (the emptied temporary workspace) the launcher removes when otk is gone.
     case orphanRmdir(String)
+    /// Network mode proxy: a relay in the sandbox accepts TCP on 127.0.0.1:`port` and passes each
+    /// connection to the unix socket at `socket` (a path inside the sandbox), otk's egress proxy.
+    case proxyRelay(port: UInt16, socket: String)
 
     var tokens: [String] {
         switch self {
@@ -76,6 +79,7 @@ public enum LaunchOperation: Sendable, Hashable {
         case .rlimit(let kind, let value): return ["rlimit", kind.rawValue, String(value), String(value)]
         case .wall(let ms, let grace): return ["wall", String(ms), String(grace)]
         case .orphanRmdir(let path): return ["orphan-rmdir", path]
+        case .proxyRelay(let port, let socket): return ["proxy-relay", String(port), socket]
         }
     }
 }

@@ -27,6 +27,9 @@ public enum NetworkMode: String, Sendable, Codable, CaseIterable {
     case none
     /// A private network namespace whose only interface, its own loopback, is up.
     case loopback
+    /// `loopback`, plus otk's egress proxy at 127.0.0.1:3128 inside it: HTTP and HTTPS (CONNECT)
+    /// only, only to the hosts of `network.allow` and what `otk execute` adds for the install phase.
+    case proxy
     /// The host's network namespace: no network isolation at all.
     case host
 }
@@ -143,11 +146,15 @@ public struct Profile: Sendable, Hashable, Codable {
     public var phaseNetwork: [String: NetworkMode]
     /// How big a plan run under this profile may be (`[plan]`).
     public var plan: PlanSizeLimits
+    /// `network.allow`: who the egress proxy lets through in mode `proxy`.
+    public var networkAllow: [HostPattern] = []
 
     public init(name: String, description: String, sources: [String], namespaces: Set<NamespaceKind>,
                 identity: Identity, filesystem: Filesystem, network: NetworkMode, environment: Environment,
                 seccomp: SeccompSettings = SeccompSettings(), landlock: LandlockSettings = LandlockSettings(),
-                limits: Limits = Limits(), phaseNetwork: [String: NetworkMode] = [:], plan: PlanSizeLimits = PlanSizeLimits()) {
+                limits: Limits = Limits(), phaseNetwork: [String: NetworkMode] = [:], plan: PlanSizeLimits = PlanSizeLimits(),
+                networkAllow: [HostPattern] = []) {
+        self.networkAllow = networkAllow
         self.phaseNetwork = phaseNetwork
         self.plan = plan
         self.name = name

@@ -114,7 +114,7 @@ struct ProfilePhaseNetworkTests {
         """))
         #expect(e.location?.line == 4)
         #expect(e.message.contains("network.\(phase)"))
-        #expect(e.message.contains("`internet` is not one of none, loopback, host"))
+        #expect(e.message.contains("`internet` is not one of none, loopback, proxy, host"))
     }
 
     @Test func phaseNetworkOfTheWrongType() throws {
