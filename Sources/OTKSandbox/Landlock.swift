@@ -93,6 +93,10 @@ public enum Landlock {
             if settings.connectTCP != nil || network == .none { net |= connectTCP }
             if settings.bindTCP != nil || network == .none { net |= bindTCP }
             for port in settings.connectTCP ?? [] { ops.append(.landlockPort(access: connectTCP, port: port)) }
+            // A port list narrows connect; the egress proxy's relay stays reachable in mode proxy.
+            if network == .proxy, let ports = settings.connectTCP, !ports.contains(ProxyEndpoint.port) {
+                ops.append(.landlockPort(access: connectTCP, port: ProxyEndpoint.port))
+            }
             for port in settings.bindTCP ?? [] { ops.append(.landlockPort(access: bindTCP, port: port)) }
         } else if settings.connectTCP != nil || settings.bindTCP != nil {
             warnings.append("landlock: TCP port rules need ABI 4, this kernel offers \(available); the network namespace alone confines TCP")

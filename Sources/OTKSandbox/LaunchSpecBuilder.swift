@@ -48,10 +48,14 @@ public struct RunRequest: Sendable {
     /// The host's Landlock ABI (nil: none), and why there is none.
     public var landlockABI: Int?
     public var landlockUnavailableReason: String?
+    /// Network mode proxy: the host path of the egress proxy's unix socket.
+    public var proxySocket: String?
 
     public init(command: [String], workspace: String, extraBinds: [(bind: BindMount, readOnly: Bool)] = [],
                 extraEnvironment: [(String, String)] = [], hostEnvironment: [String: String] = [:], identity: HostIdentity,
-                cleanWorkspace: Bool = false, landlockABI: Int? = nil, landlockUnavailableReason: String? = nil) {
+                cleanWorkspace: Bool = false, landlockABI: Int? = nil, landlockUnavailableReason: String? = nil,
+                proxySocket: String? = nil) {
+        self.proxySocket = proxySocket
         self.cleanWorkspace = cleanWorkspace
         self.landlockABI = landlockABI
         self.landlockUnavailableReason = landlockUnavailableReason
@@ -112,8 +116,11 @@ public struct LaunchSpecBuilder: Sendable {
         ops.append(.gidMap(inside: profile.identity.gid, host: request.identity.gid))
         ops.append(.setgroups(allow: request.identity.setgroupsAllowed))
         if profile.namespaces.contains(.uts) { ops.append(.hostname(profile.identity.hostname)) }
-        if profile.network == .loopback { ops.append(.loopback) }
+        if profile.network == .loopback || profile.network == .proxy { ops.append(.loopback) }
         layers.append("network-\(profile.network.rawValue)")
+        if profile.network == .proxy && request.proxySocket == nil {
+            throw OTKError(.internalError, "network mode proxy without the egress proxy's socket")
+        }
         ops.append(.denyUserNamespaces)
         layers.append("no-nested-user-namespaces")
         ops.append(.rootSize(profile.filesystem.rootSizeBytes))
@@ -155,6 +162,10 @@ public struct LaunchSpecBuilder: Sendable {
             layers.append("read-only-root")
         }
         ops += environment(profile: profile, request: request).map { .env($0) }
+        if profile.network == .proxy {
+            ops.append(.proxyRelay(port: ProxyEndpoint.port, socket: ProxyEndpoint.socketPath))
+            layers.append("egress-proxy")
+        }
         ops += request.command.map { .arg($0) }
         ops.append(.cwd(profile.filesystem.workspace))
         if request.cleanWorkspace {
@@ -234,6 +245,10 @@ public struct LaunchSpecBuilder: Sendable {
             out.append(.bind(source: real, target: bind.target, readOnly: readOnly, location: bind.location))
         }
         out.append(.bind(source: request.workspace, target: fs.workspace, readOnly: false, location: nil))
+        // The egress proxy's socket: read-only is enough to connect to it (a socket's write permission is its mode's).
+        if profile.network == .proxy, let socket = request.proxySocket {
+            out.append(.bind(source: socket, target: ProxyEndpoint.socketPath, readOnly: true, location: nil))
+        }
         // limits.tmp_size sizes the /tmp tmpfs.
         out += fs.tmpfs.map { t in
             var sized = t
@@ -279,6 +294,12 @@ public struct LaunchSpecBuilder: Sendable {
         }
         for (name, value) in profile.environment.set { env[name] = value }
         for (name, value) in request.extraEnvironment { env[name] = value }
+        if profile.network == .proxy {
+            for (name, value) in ProxyEndpoint.environment {
+                // JVM option variables keep what they held; the proxy's properties come last and win.
+                if name.hasSuffix("_OPTS"), let held = env[name], !held.isEmpty { env[name] = held + " " + value } else { env[name] = value }
+            }
+        }
         return env.keys.sorted().map { "\($0)=\(env[$0] ?? "")" }
     }
 }

@@ -55,6 +55,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <grp.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -151,6 +154,7 @@ enum op_kind {
     OP_ROOT_SIZE, OP_BIND, OP_TMPFS, OP_PROC, OP_DEV, OP_DIR, OP_SYMLINK, OP_FILE, OP_MASK,
     OP_READONLY, OP_ROOT_READONLY, OP_ENV, OP_ARG, OP_CWD, OP_CLEAN, OP_SECCOMP, OP_LANDLOCK,
     OP_LANDLOCK_PATH, OP_LANDLOCK_PORT, OP_CGROUP_V1, OP_CGROUP_V2, OP_RLIMIT, OP_WALL, OP_ORPHAN_RMDIR,
+    OP_PROXY_RELAY,
 };
 
 static const struct {
@@ -189,6 +193,7 @@ static const struct {
     {"rlimit", OP_RLIMIT, 3},         /* core|fsize|nofile soft hard, set in the payload */
     {"wall", OP_WALL, 2},             /* limit-ms grace-ms: init ends the run at the limit */
     {"orphan-rmdir", OP_ORPHAN_RMDIR, 1}, /* host dir: the monitor rmdirs it (if empty) when otk is gone */
+    {"proxy-relay", OP_PROXY_RELAY, 2},   /* port socket: relay 127.0.0.1:port to the unix socket (a path inside) */
 };
 
 struct op {
@@ -226,6 +231,8 @@ static struct {
     unsigned long long wall_ms, grace_ms;
     unsigned long long landlock_fs, landlock_net, landlock_scoped;
     const char *orphan_rmdir;
+    unsigned relay_port;
+    const char *relay_socket;
 } want;
 
 /*
@@ -434,6 +441,13 @@ static void check_spec(void) {
             want.hostname = op->a[0];
             break;
         case OP_LOOPBACK: want.loopback = 1; break;
+        case OP_PROXY_RELAY:
+            if (want.relay_socket || parse_uint(op->a[0], 65535, &v, 10) || !v) fail(EINVAL, "bad or second proxy-relay port `%.16s`", op->a[0]);
+            want.relay_port = (unsigned)v;
+            if (!is_clean_absolute(op->a[1]) || strlen(op->a[1]) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+                fail(EINVAL, "proxy-relay socket `%.150s` is not a clean absolute path shorter than sun_path", op->a[1]);
+            want.relay_socket = op->a[1];
+            break;
         case OP_DENY_USERNS: want.deny_userns = 1; break;
         case OP_ROOT_SIZE:
             if (parse_uint(op->a[0], 1ull << 40, &want.root_size, 10)) fail(EINVAL, "bad root size `%.32s`", op->a[0]);
@@ -530,6 +544,9 @@ static void check_spec(void) {
     if (strtoul(want.uid_host, NULL, 10) == 0 || strtoul(want.gid_host, NULL, 10) == 0)
         fail(EPERM, "the sandbox may never be host uid or gid 0");
     if (n_args == 0) fail(EINVAL, "the spec has no command");
+    /* The relay listens on the sandbox's own loopback: never on the host's, and never with lo down. */
+    if (want.relay_socket && (!(want.clone_flags & CLONE_NEWNET) || !want.loopback))
+        fail(EINVAL, "proxy-relay needs a net namespace of its own with loopback up");
     if (!want.cwd) want.cwd = "/";
     argv_out[n_args] = NULL;
     envp_out[n_env] = NULL;
@@ -1066,6 +1083,146 @@ __attribute__((noreturn)) static void payload(int lifeline_fd, int sync_fd) {
     exec_payload();
 }
 
+/* ---- the proxy relay (network mode proxy) ----
+ *
+ * The sandbox's net namespace has nothing but its own loopback. otk's egress proxy runs outside,
+ * on a unix socket bound into the sandbox; this relay, a process of the sandbox started by init,
+ * accepts TCP on 127.0.0.1:PORT inside and passes each connection's bytes to and from a new
+ * connection to that socket. It decides nothing: the proxy checks every request. It allocates
+ * nothing: connections and buffers are static (a connection past RELAY_MAX waits in the backlog).
+ */
+#define RELAY_MAX 64
+#define RELAY_BUF 65536
+struct relay_half {
+    unsigned char buf[RELAY_BUF];
+    size_t len, off;
+    int eof;        /* the reading side sent EOF */
+    int shut;       /* EOF passed on (shutdown SHUT_WR of the writing side) */
+};
+static struct relay_conn {
+    int fd[2];                  /* [0] the TCP client inside, [1] the unix socket to otk */
+    struct relay_half half[2];  /* half[i]: bytes read from fd[i], to be written to fd[1 - i] */
+} relay_conns[RELAY_MAX];
+
+static int relay_listen(void) {
+    current_step = "proxy-relay";
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0) fail(errno, "cannot create the proxy relay's socket");
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)want.relay_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) fail(errno, "cannot bind the proxy relay to 127.0.0.1:%u", want.relay_port);
+    if (listen(s, 128) < 0) fail(errno, "cannot listen on 127.0.0.1:%u", want.relay_port);
+    return s;
+}
+
+static void relay_close(struct relay_conn *c) {
+    close(c->fd[0]);
+    close(c->fd[1]);
+    c->fd[0] = c->fd[1] = -1;
+}
+
+static void relay_accept(int listener) {
+    for (;;) {
+        size_t slot = 0;
+        while (slot < RELAY_MAX && relay_conns[slot].fd[0] >= 0) slot++;
+        if (slot == RELAY_MAX) return; /* full: the rest wait in the backlog */
+        int client = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (client < 0) return;
+        int up = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        struct sockaddr_un u = {.sun_family = AF_UNIX};
+        strncpy(u.sun_path, want.relay_socket, sizeof u.sun_path - 1);
+        /* A unix connect completes at once or fails (EAGAIN: otk's backlog is full): no connection then. */
+        if (up < 0 || connect(up, (struct sockaddr *)&u, sizeof u) < 0) {
+            if (up >= 0) close(up);
+            close(client);
+            continue;
+        }
+        struct relay_conn *c = &relay_conns[slot];
+        memset(c->half, 0, sizeof c->half);
+        c->fd[0] = client;
+        c->fd[1] = up;
+    }
+}
+
+/* Moves what can be moved on one connection; returns 0 when it is finished. */
+static int relay_step(struct relay_conn *c, const struct pollfd *p) {
+    for (int i = 0; i < 2; i++) {
+        struct relay_half *h = &c->half[i];
+        if (!h->eof && h->len == 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = read(c->fd[i], h->buf, sizeof h->buf);
+            if (n > 0) { h->len = (size_t)n; h->off = 0; }
+            else if (n == 0) h->eof = 1;
+            else if (errno != EAGAIN && errno != EINTR) return 0;
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        struct relay_half *h = &c->half[i];
+        int to = c->fd[1 - i];
+        while (h->off < h->len) {
+            ssize_t n = send(to, h->buf + h->off, h->len - h->off, MSG_NOSIGNAL);
+            if (n > 0) h->off += (size_t)n;
+            else if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+            else return 0;
+        }
+        if (h->off == h->len) h->len = h->off = 0;
+        if (h->eof && h->len == 0 && !h->shut) {
+            shutdown(to, SHUT_WR);
+            h->shut = 1;
+        }
+    }
+    return !(c->half[0].shut && c->half[1].shut);
+}
+
+__attribute__((noreturn)) static void relay_run(int listener) {
+    for (size_t i = 0; i < RELAY_MAX; i++) relay_conns[i].fd[0] = relay_conns[i].fd[1] = -1;
+    static struct pollfd fds[1 + 2 * RELAY_MAX];
+    for (;;) {
+        size_t n = 0;
+        fds[n++] = (struct pollfd){.fd = listener, .events = POLLIN};
+        for (size_t i = 0; i < RELAY_MAX; i++) {
+            struct relay_conn *c = &relay_conns[i];
+            for (int k = 0; k < 2; k++) {
+                short ev = 0;
+                if (c->fd[0] >= 0) {
+                    if (!c->half[k].eof && c->half[k].len == 0) ev |= POLLIN;
+                    if (c->half[1 - k].len > c->half[1 - k].off) ev |= POLLOUT;
+                }
+                /* A finished or empty slot is polled as fd -1, which poll ignores. */
+                fds[n++] = (struct pollfd){.fd = c->fd[0] >= 0 ? c->fd[k] : -1, .events = ev};
+            }
+        }
+        if (poll(fds, (nfds_t)n, -1) < 0) {
+            if (errno == EINTR) continue;
+            _exit(1);
+        }
+        for (size_t i = 0; i < RELAY_MAX; i++)
+            if (relay_conns[i].fd[0] >= 0 && !relay_step(&relay_conns[i], &fds[1 + 2 * i])) relay_close(&relay_conns[i]);
+        if (fds[0].revents & POLLIN) relay_accept(listener);
+    }
+}
+
+/* The relay's own process: nothing of init's but the listening socket and the spec. */
+static void start_relay(int listener, int lifeline_fd, int sync_fd) {
+    current_step = "proxy-relay";
+    pid_t pid = fork();
+    if (pid < 0) fail(errno, "cannot fork the proxy relay");
+    if (pid > 0) return;
+    for (size_t i = 0; i < N_FORWARDED; i++) signal(forwarded_signals[i], SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    close(lifeline_fd);
+    close(sync_fd);
+    close(status_fd);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != 1) _exit(0); /* init is gone already */
+    relay_run(listener);
+}
+
 /* Reaps children; returns 1 once the payload has exited, with its status in *status. */
 static int reap(pid_t payload_pid, int *status) {
     int done = 0, st;
@@ -1223,6 +1380,8 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
         current_step = "loopback";
         bring_loopback_up();
     }
+    /* Listening before the command starts, so its first connection finds the relay. */
+    int relay_listener = want.relay_socket ? relay_listen() : -1;
 
     drop_privileges();
     /* Not ptrace-able and no core dumps of init from inside the sandbox. */
@@ -1253,6 +1412,10 @@ __attribute__((noreturn)) static void sandbox_init(int lifeline_fd, int sync_fd)
     pid_t pid = fork();
     if (pid < 0) fail(errno, "cannot fork the command");
     if (pid == 0) payload(lifeline_fd, sync_fd);
+    if (relay_listener >= 0) {
+        start_relay(relay_listener, lifeline_fd, sync_fd);
+        close(relay_listener);
+    }
 
     /* Only the payload reports exec failures from here on; init reports the exit. */
     int status = 0;
