@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Value types shared by every module; no syscalls.
@@ -28,7 +29,17 @@ let package = Package(
         .target(name: "COTKSystem"),
         // libseccomp compiles the seccomp policy into BPF in the supervisor.
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-        .target(name: "OTKSandbox", dependencies: ["OTKModel", "OTKConfig", "COTKSystem", "CSeccomp"]),
+        // The egress proxy of network mode `proxy`: HTTP CONNECT and plain HTTP on a unix socket, allowlist
+        // and address checks, a record of every connection. SwiftNIO parses HTTP and TLS ClientHellos.
+        .target(name: "OTKProxy", dependencies: [
+            "OTKModel",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "OTKSandbox", dependencies: ["OTKModel", "OTKConfig", "COTKSystem", "CSeccomp", "OTKProxy"]),
         // `otk execute` and `otk run`: a parsed plan -> stack, phases, toolchains, caches -> sandboxed runs.
         .target(name: "OTKPipeline", dependencies: ["OTKModel", "OTKConfig", "OTKPlan", "OTKSandbox"]),
         .executableTarget(name: "otk", dependencies: [
@@ -44,6 +55,7 @@ let package = Package(
         .executableTarget(name: "otk-probe", cSettings: [.unsafeFlags(["-Wall", "-Wextra"])],
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .testTarget(name: "OTKConfigTests", dependencies: ["OTKConfig", "OTKModel", "OTKSandbox"]),
+        .testTarget(name: "OTKProxyTests", dependencies: ["OTKProxy", "OTKModel"]),
         .testTarget(name: "OTKPlanTests", dependencies: ["OTKPlan", "OTKModel", "OTKConfig"]),
         .testTarget(name: "OTKIntegrationTests", dependencies: ["OTKModel"]),
     ]

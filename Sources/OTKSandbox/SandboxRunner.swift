@@ -1,6 +1,7 @@
 import Foundation
 import OTKConfig
 import OTKModel
+import OTKProxy
 
 /// The result document of one sandboxed command (`--json`).
 public struct SandboxResult: Sendable, Codable {
@@ -23,6 +24,21 @@ public struct SandboxResult: Sendable, Codable {
     public var limit: String?
     /// What otk relayed of stdout and stderr (with limits.output or --logs).
     public var output: [OutputReport]?
+    /// Network mode proxy: the allowlist and every connection the egress proxy allowed or refused.
+    public var network: NetworkReport?
+
+    public struct NetworkReport: Sendable, Codable {
+        public var mode: String
+        /// Where the proxy is inside the sandbox.
+        public var proxy: String
+        /// The allowlist: each pattern and where it came from.
+        public var allow: [String]
+        public var connections: [ProxyRecord]
+        /// Connections past the record limit, counted only.
+        public var dropped: Int
+
+        public var refused: [ProxyRecord] { connections.filter { $0.decision == "refused" } }
+    }
 
     public struct Resources: Sendable, Codable {
         public var wallMs: Double
@@ -67,7 +83,7 @@ public struct SandboxResult: Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case status, signal, profile, layers, workspace, command, error, warnings, resources, limit, output
+        case status, signal, profile, layers, workspace, command, error, warnings, resources, limit, output, network
         case exitCode = "exit_code", durationMs = "duration_ms", hostUid = "host_uid", hostGid = "host_gid"
     }
 }
@@ -85,6 +101,8 @@ public struct RunOptions: Sendable {
     public var interactive: Bool
     /// A directory for stdout.log and stderr.log (capped like the relayed output).
     public var logDirectory: String?
+    /// Network mode proxy: hosts allowed besides the profile's `network.allow` (--allow-host, a registry).
+    public var allow: [NetworkAllowlist.Entry] = []
 
     public init(command: [String], workspace: String?, binds: [(source: String, target: String, readOnly: Bool)],
                 environment: [(String, String)], interactive: Bool = false, logDirectory: String? = nil) {
@@ -139,11 +157,40 @@ public struct SandboxRunner: Sendable {
             }
             binds.append((BindMount(source: real, target: b.target, optional: false), b.readOnly))
         }
+        // Network mode proxy: otk's egress proxy, on a socket only the sandbox's user may connect to.
+        var egress: (proxy: EgressProxy, socket: ProxySocket, allowlist: NetworkAllowlist)?
+        if loaded.profile.network == .proxy {
+            var allowlist = NetworkAllowlist()
+            for pattern in loaded.profile.networkAllow { allowlist.add(pattern, source: "profile \(loaded.profile.name)") }
+            for entry in options.allow { allowlist.add(entry.pattern, source: entry.source) }
+            let socket = try ProxySocket.create(owner: workspace.identity)
+            let proxy = EgressProxy(allowlist: allowlist)
+            do {
+                try proxy.start(socketPath: socket.path)
+                try socket.handOver(owner: workspace.identity)
+            } catch {
+                _ = proxy.stop()
+                socket.remove()
+                throw OTKError(.setupFailed, "network: cannot start the egress proxy: \(error)")
+            }
+            egress = (proxy, socket, allowlist)
+        }
+        var networkReport: SandboxResult.NetworkReport?
+        func stopProxy() {
+            guard let (proxy, socket, allowlist) = egress else { return }
+            egress = nil
+            let (records, dropped) = proxy.stop()
+            socket.remove()
+            networkReport = SandboxResult.NetworkReport(
+                mode: "proxy", proxy: "127.0.0.1:\(ProxyEndpoint.port)",
+                allow: allowlist.entries.map { "\($0.pattern) (\($0.source))" }, connections: records, dropped: dropped)
+        }
+        defer { stopProxy() }
         let request = RunRequest(command: options.command, workspace: workspace.path, extraBinds: binds,
                                  extraEnvironment: options.environment,
                                  hostEnvironment: ProcessInfo.processInfo.environment, identity: workspace.identity,
                                  cleanWorkspace: workspace.temporary, landlockABI: landlock.abi,
-                                 landlockUnavailableReason: landlock.reason)
+                                 landlockUnavailableReason: landlock.reason, proxySocket: egress?.socket.path)
         var spec = try LaunchSpecBuilder(host: host).build(profile: loaded.profile, request: request)
         if spec.operations.contains(.seccomp), let policy = SeccompResolver.policy(loaded.profile.seccomp) {
             // Cached by policy only when nothing a sandbox can write could have put it there (see SeccompCache).
@@ -192,6 +239,8 @@ public struct SandboxRunner: Sendable {
         result.warnings = spec.warnings
         // Launched and lost, never spawned, or refused during setup: still one result document, with the error.
         func failed(_ error: OTKError) -> SandboxRunError {
+            stopProxy()
+            result.network = networkReport
             result.status = ExitCodes.code(for: error.kind)
             result.error = .init(error)
             return SandboxRunError(error: error, result: result)
@@ -230,6 +279,8 @@ public struct SandboxRunner: Sendable {
         result.limit = Self.limitThatEnded(outcome, stats: stats, limits: loaded.profile.limits)
         result.output = outcome.output.isEmpty ? nil : outcome.output
         if outcome.timedOut { result.status = ExitCodes.wallClock }
+        stopProxy()
+        result.network = networkReport
         return result
     }
 
@@ -353,6 +404,36 @@ public struct SandboxRunner: Sendable {
             throw OTKError(.badInput, "workspace `\(given)` is not writable by uid \(euid)", remedy: "use a directory you own")
         }
         return Workspace(path: real, temporary: false, identity: identity)
+    }
+}
+
+/// The egress proxy's unix socket: in a directory of its own (0700, otk's), the socket itself
+/// given to the sandbox's host user with mode 0600, so no other host user can use the proxy.
+struct ProxySocket {
+    var directory: String
+    var path: String { directory + "/proxy.sock" }
+
+    static func create(owner: HostIdentity) throws(OTKError) -> ProxySocket {
+        // sun_path holds 108 bytes: a long TMPDIR falls back to /tmp.
+        var base = NSTemporaryDirectory()
+        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+        if base.utf8.count > 60 || !base.hasPrefix("/") { base = "/tmp" }
+        var template = Array((base + "/otk-proxy-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw OTKError(.setupFailed, "network: cannot create a directory for the egress proxy's socket: \(String(cString: strerror(errno)))")
+        }
+        return ProxySocket(directory: String(cString: made))
+    }
+
+    func handOver(owner: HostIdentity) throws(OTKError) {
+        guard chmod(path, 0o600) == 0, geteuid() != 0 || chown(path, owner.uid, owner.gid) == 0 else {
+            throw OTKError(.setupFailed, "network: cannot give the proxy socket to uid \(owner.uid): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func remove() {
+        unlink(path)
+        rmdir(directory)
     }
 }
 

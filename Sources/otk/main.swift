@@ -48,6 +48,19 @@ func printWarnings(_ result: SandboxResult) {
     if let limit = result.limit, let reason = reasons[limit] {
         FileHandle.standardError.write(Data("otk: limit: \(reason)\n".utf8))
     }
+    printRefusals(result.network)
+}
+
+/// Every connection the egress proxy refused, so a failed download says why.
+func printRefusals(_ network: SandboxResult.NetworkReport?, prefix: String = "otk") {
+    guard let network else { return }
+    for r in network.refused {
+        let target = r.host.isEmpty ? "" : " \(IPAddress(r.host).map(\.authority) ?? r.host):\(r.port)"
+        FileHandle.standardError.write(Data("\(prefix): network: refused \(r.method)\(target): \(r.reason ?? "refused")\n".utf8))
+    }
+    if network.dropped > 0 {
+        FileHandle.standardError.write(Data("\(prefix): network: \(network.dropped) more connections were not recorded\n".utf8))
+    }
 }
 
 func loader() -> ProfileLoader {
@@ -83,6 +96,12 @@ struct Sandbox: ParsableCommand {
         @Option(name: .customLong("env"), help: ArgumentHelp("Set a variable in the sandbox.", valueName: "NAME=VALUE"))
         var environment: [String] = []
 
+        @Option(help: ArgumentHelp("The network, over the profile's: none (no interface up), loopback (a private loopback), proxy (a private loopback and otk's egress proxy to the allowed hosts only).", valueName: "MODE"))
+        var net: String?
+
+        @Option(name: .customLong("allow-host"), help: ArgumentHelp("With network proxy: also allow this host (`host`, `*.suffix`, a literal address; default ports 80 and 443). A literal loopback or private address is reachable only when allowed so.", valueName: "HOST[:PORT]"))
+        var allowHosts: [String] = []
+
         @Flag(help: "After the command, print one JSON result document as the last line of stdout.")
         var json = false
 
@@ -105,6 +124,12 @@ struct Sandbox: ParsableCommand {
             for entry in binds + readOnlyBinds where Self.splitBind(entry) == nil {
                 throw ValidationError("bind `\(entry)` is not SRC or SRC:DST with absolute paths")
             }
+            if let net, !["none", "loopback", "proxy"].contains(net) {
+                throw ValidationError("--net `\(net)` is not one of none, loopback, proxy (the host's network is a profile's choice, never a flag's)")
+            }
+            for host in allowHosts {
+                if case .failure(let failure) = HostPattern.parse(host) { throw ValidationError("--allow-host: \(failure.message)") }
+            }
         }
 
         static func splitBind(_ s: String) -> (String, String)? {
@@ -117,8 +142,17 @@ struct Sandbox: ParsableCommand {
 
         func run() throws {
             let entered = DispatchTime.now().uptimeNanoseconds
-            let loaded: LoadedProfile
+            var loaded: LoadedProfile
             do { loaded = try loader().load(profile) } catch { throw fail(error) }
+            if let net, let mode = NetworkMode(rawValue: net) {
+                loaded.profile.network = mode
+                loaded.profile.namespaces.insert(.net)
+                do { loaded.sha256 = try ProfileLoader.hash(loaded.profile) } catch { throw fail(error) }
+            }
+            if !allowHosts.isEmpty && loaded.profile.network != .proxy {
+                throw fail(OTKError(.badInput, "--allow-host needs network mode proxy, and profile `\(loaded.profile.name)` runs with `\(loaded.profile.network.rawValue)`",
+                                    remedy: "add --net proxy"))
+            }
             let profileLoaded = DispatchTime.now().uptimeNanoseconds
             var bindList: [(source: String, target: String, readOnly: Bool)] = []
             for (entries, ro) in [(binds, false), (readOnlyBinds, true)] {
@@ -138,8 +172,12 @@ struct Sandbox: ParsableCommand {
                     throw fail(OTKError(.badInput, "--logs `\(logs)` is not a directory", remedy: "create it first"))
                 }
             }
-            let options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env, interactive: interactive,
+            var options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env, interactive: interactive,
                                      logDirectory: logs)
+            options.allow = allowHosts.compactMap { text in
+                guard case .success(let pattern) = HostPattern.parse(text) else { return nil }
+                return NetworkAllowlist.Entry(pattern: pattern, source: "--allow-host")
+            }
             do {
                 let result = try runner.run(loaded, options)
                 printWarnings(result)
