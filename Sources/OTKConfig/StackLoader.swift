@@ -117,8 +117,14 @@ enum StackDecoder {
     }
 
     static func decodeVariant(_ r: ConfigReader, name: String, toolHints: [String: String], caches: Set<String>) throws(OTKError) -> StackVariant {
-        try r.requireOnly(["description", "default", "markers", "tools", "caches", "sources", "path", "env", "read_only", "install", "build", "run"])
+        try r.requireOnly(["description", "default", "markers", "tools", "caches", "sources", "path", "env", "read_only", "registry", "install", "build", "run"])
         var v = StackVariant(name: name)
+        if let registry = try r.string("registry") {
+            guard PackageManager(rawValue: registry) != nil else {
+                throw r.error("registry", "`\(registry)` is not one of \(PackageManager.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            v.registry = registry
+        }
         v.description = try r.string("description") ?? ""
         v.isDefault = try r.bool("default") ?? false
         v.markers = try decodeMarkers(r, "markers")

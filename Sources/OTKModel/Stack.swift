@@ -86,6 +86,9 @@ public struct StackVariant: Sendable, Hashable, Codable {
     /// Host paths the toolchain reads besides its installation (Debian's JDK reads /etc/java-17-openjdk),
     /// bound read-only where they exist. The last component may hold `*` and `?`.
     public var readOnly: [String] = []
+    /// The package manager whose host configuration names the registry the install phase may reach
+    /// through the egress proxy ("pip", "npm", "go", "cargo", "maven"); nil: none.
+    public var registry: String?
     public var install: [StackStep]
     public var build: [StackStep]
     /// The run command when the plan gives none.
