@@ -27,6 +27,8 @@ public struct PreparedCommand: Sendable {
     public var environment: [(String, String)]
     /// Whether the phase reaches the network.
     public var network: NetworkMode?
+    /// Network mode proxy: who the phase may reach besides the profile's `network.allow`.
+    public var allow: [NetworkAllowlist.Entry] = []
 }
 
 /// A plan with its stack, phases, toolchains and caches resolved: nothing written, nothing run.
@@ -62,9 +64,11 @@ public struct PhaseReport: Sendable, Codable {
     /// "wall", "memory", "pids", "file_size" when a limit ended it.
     public var limitHit: String?
     public var error: String?
+    /// Network mode proxy: the allowlist and every connection allowed or refused.
+    public var network: SandboxResult.NetworkReport?
 
     enum CodingKeys: String, CodingKey {
-        case name, argv, status, signal, duration, cpu, error
+        case name, argv, status, signal, duration, cpu, error, network
         case exitCode = "exit_code", peakMemory = "peak_memory", limitHit = "limit_hit"
     }
 }
@@ -103,6 +107,10 @@ public struct Pipeline: Sendable {
     public var stacks: [Stack]
     public var runner: SandboxRunner
     public var environment: [String: String]
+    /// `--allow-host`: added to the install phase's allowlist for this run.
+    public var allowHosts: [HostPattern] = []
+    /// Reads the package managers' host configuration (a file's text, or nil).
+    public var readFile: @Sendable (String) -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) }
     /// Where caches appear inside a sandbox.
     public static let cacheMount = "/otk-cache"
 
@@ -148,8 +156,7 @@ public struct Pipeline: Sendable {
             }
             var profile = base.profile.forPhase(phase.profilePhase)
             if let wall = settings.wallSeconds, wall < (profile.limits.wallSeconds ?? .infinity) { profile.limits.wallSeconds = wall }
-            // Until the egress proxy exists, only the host's network reaches a registry.
-            if settings.network && profile.network == .host { networkPhases.insert(phase) }
+            if settings.network && (profile.network == .host || profile.network == .proxy) { networkPhases.insert(phase) }
             let hash = profile == base.profile ? base.sha256 : ((try? ProfileLoader.hash(profile)) ?? base.sha256)
             phaseProfiles[phase] = LoadedProfile(profile: profile, sha256: hash)
         }
@@ -177,6 +184,21 @@ public struct Pipeline: Sendable {
         for t in toolchains { if let e = t.pathEntry, !pathEntries.contains(e) { pathEntries.append(e) } }
         let path = (pathEntries + sandboxPATH).joined(separator: ":")
 
+        // The install phase's allowlist in network mode proxy: the registry the package manager is
+        // configured to use on this host (never the plan's own files), and --allow-host.
+        var installAllow: [NetworkAllowlist.Entry] = []
+        if phaseProfiles[.install]?.profile.network == .proxy && stack.settings(.install).network {
+            if let name = variant.registry, let manager = PackageManager(rawValue: name) {
+                let found = RegistryDiscovery(environment: environment, home: environment["HOME"], readFile: readFile).discover(manager)
+                for endpoint in found.endpoints {
+                    let host: HostPattern.Host = IPAddress(endpoint.host).map { .address($0) } ?? .name(endpoint.host)
+                    installAllow.append(.init(pattern: HostPattern(host: host, port: endpoint.port), source: "\(name): \(endpoint.source)"))
+                }
+                notes += found.notes
+            }
+            installAllow += allowHosts.map { .init(pattern: $0, source: "--allow-host") }
+        }
+
         var commands: [PreparedCommand] = []
         for command in resolved.commands {
             let profile = phaseProfiles[command.phase]
@@ -190,7 +212,8 @@ public struct Pipeline: Sendable {
             var env = resolved.environment.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             env.append(("PATH", path))
             commands.append(PreparedCommand(command: command, profile: profile, binds: binds, environment: env,
-                                            network: profile?.profile.network))
+                                            network: profile?.profile.network,
+                                            allow: command.phase == .install && profile?.profile.network == .proxy ? installAllow : []))
         }
         if case .off = isolation {
             notes.append("--sandbox off: the phases run directly on this host, with your privileges and network; nothing is isolated")
@@ -292,8 +315,9 @@ public struct Pipeline: Sendable {
 
     func runSandboxed(_ command: PreparedCommand, profile: LoadedProfile, workspace: String, warnings: inout [String]) -> (PhaseReport, Int32) {
         var report = PhaseReport(name: "", argv: command.command.argv, status: "failed")
-        let options = RunOptions(command: command.command.argv, workspace: workspace, binds: command.binds,
+        var options = RunOptions(command: command.command.argv, workspace: workspace, binds: command.binds,
                                  environment: command.environment)
+        options.allow = command.allow
         do {
             let result = try runner.run(profile, options)
             fill(&report, result)
@@ -332,6 +356,7 @@ public struct Pipeline: Sendable {
             report.peakMemory = r.peakMemoryBytes
         }
         report.limitHit = result.limit
+        report.network = result.network
     }
 
     /// `--sandbox off`: the command runs as a child of otk, on the host.

@@ -88,6 +88,7 @@ struct Progress {
             let net = command.network.map { " net=\($0.rawValue)" } ?? ""
             warn("==> [\(index + 1)/\(total)] \(command.command.phase.rawValue)\(net): \(shellWords(command.command.argv))")
         case .finished(_, let report):
+            printRefusals(report.network, prefix: "otk: ==> \(report.name)")
             if report.status != "ok" {
                 var why = report.limitHit.map { " (limit: \($0))" } ?? ""
                 if let e = report.error { why += ": \(e)" }
@@ -170,6 +171,10 @@ func describe(_ prepared: PreparedPlan, workspace: String) -> String {
         out.append("  \(i + 1). [\(c.command.phase.rawValue)] \(shellWords(c.command.argv))")
         if let p = c.profile {
             out.append("     profile \(p.profile.name) \(p.sha256), network \(p.profile.network.rawValue), wall \(p.profile.limits.wallSeconds.map(DurationText.format) ?? "none")")
+            if p.profile.network == .proxy {
+                let allow = p.profile.networkAllow.map { "\($0) (profile)" } + c.allow.map { "\($0.pattern) (\($0.source))" }
+                out.append("     allow  \(allow.isEmpty ? "nothing: every connection through the proxy is refused" : allow.joined(separator: ", "))")
+            }
         }
         for b in c.binds { out.append("     \(b.readOnly ? "ro" : "rw")     \(b.source)\(b.source == b.target ? "" : " -> \(b.target)")") }
         out.append("     env    \(c.environment.map { "\($0.0)=\($0.1)" }.joined(separator: " "))")
@@ -192,6 +197,14 @@ struct ExecuteCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The new workspace (default ./otk-out/<slug>); an existing name gets -2, -3, ...", valueName: "DIR"))
     var output: String?
     @Flag(help: "Print the resolved phases (every argv, mount and profile) and run nothing.") var dryRun = false
+    @Option(name: .customLong("allow-host"), help: ArgumentHelp("Also allow this host to the install phase through the egress proxy, for this run (`host`, `*.suffix`, a literal address; default ports 80 and 443). Repeatable.", valueName: "HOST[:PORT]"))
+    var allowHosts: [String] = []
+
+    func validate() throws {
+        for host in allowHosts {
+            if case .failure(let failure) = HostPattern.parse(host) { throw ValidationError("--allow-host: \(failure.message)") }
+        }
+    }
 
     func run() throws {
         do {
@@ -206,8 +219,13 @@ struct ExecuteCommand: ParsableCommand {
         let limits = planLimits(iso)
         let bytes = try readBounded(plan, limit: limits.maxPlanBytes)
         let parsed = try PlanParser.parse(bytes, file: plan, limits: limits)
-        let pipeline = Pipeline(stacks: try stackLoader().loadAll(), runner: SandboxRunner(supervisor: Supervisor(launcherPath: Supervisor.defaultLauncherPath())))
+        var pipeline = Pipeline(stacks: try stackLoader().loadAll(), runner: SandboxRunner(supervisor: Supervisor(launcherPath: Supervisor.defaultLauncherPath())))
+        pipeline.allowHosts = allowHosts.compactMap { try? HostPattern.parse($0).get() }
         var prepared = try pipeline.prepare(parsed, planBytes: bytes, isolation: iso)
+        if !allowHosts.isEmpty && !prepared.commands.contains(where: { $0.command.phase == .install && $0.network == .proxy }) {
+            throw OTKError(.badInput, "--allow-host adds to the install phase's egress proxy, and this run has none (sandbox `\(options.sandbox)`, stack \(prepared.detection.stack.name)/\(prepared.detection.variant.name))",
+                           remedy: "use a profile whose install phase has network mode proxy (strict and standard do), for a stack whose install reaches the network")
+        }
         let target = output ?? "otk-out/" + PlanParser.slug(parsed.name)
         let absolute = target.hasPrefix("/") ? target : FileManager.default.currentDirectoryPath + "/" + target
         let parent = (absolute as NSString).deletingLastPathComponent, name = (absolute as NSString).lastPathComponent
@@ -256,10 +274,12 @@ struct DryRun: Encodable {
         var profile: String?
         var profileSha256: String?
         var network: String?
+        /// Network mode proxy: the allowlist, each entry with where it came from.
+        var allow: [String]?
         var mounts: [String]
         var env: [String]
         enum CodingKeys: String, CodingKey {
-            case name, argv, profile, network, mounts, env
+            case name, argv, profile, network, allow, mounts, env
             case profileSha256 = "profile_sha256"
         }
     }
@@ -278,8 +298,9 @@ struct DryRun: Encodable {
                 mounts += profile.filesystem.tmpfs.map { "tmpfs \($0.path)" }
             }
             mounts += c.binds.map { "\($0.readOnly ? "ro" : "rw") \($0.source)\($0.source == $0.target ? "" : " -> \($0.target)")" }
+            let allow = c.network == .proxy ? (c.profile?.profile.networkAllow.map(\.description) ?? []) + c.allow.map { "\($0.pattern) (\($0.source))" } : nil
             return Phase(name: c.command.phase.rawValue, argv: c.command.argv, profile: c.profile?.profile.name,
-                         profileSha256: c.profile?.sha256, network: c.network?.rawValue, mounts: mounts,
+                         profileSha256: c.profile?.sha256, network: c.network?.rawValue, allow: allow, mounts: mounts,
                          env: c.environment.map { "\($0.0)=\($0.1)" })
         }
     }
