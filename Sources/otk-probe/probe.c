@@ -73,6 +73,78 @@
  *   env             env: every environ entry
  *   stdin           content: all of stdin, up to 64 KiB
  *
+ * Checks of the network a sandbox offers (HOST and PROXY as for tcp=):
+ *
+ *   interfaces      names: the interfaces of the probe's network namespace,
+ *                   from /proc/net/dev or, if that cannot be read, by
+ *                   SIOCGIFNAME for every index up to 65535; up: those of
+ *                   them with IFF_UP (SIOCGIFFLAGS); source: "proc" or
+ *                   "ioctl".  The ioctls go through an AF_UNIX (else
+ *                   AF_INET) datagram socket: if neither can be made, ok is
+ *                   false with that errno.  Not if_nameindex(): glibc asks
+ *                   netlink for it, and sandboxes filter netlink sockets.
+ *   resolve=NAME    getaddrinfo(NAME, NULL) with AF_UNSPEC, SOCK_STREAM, in
+ *                   a forked child killed after 5 s (then ETIMEDOUT); ok
+ *                   when it gave an address; addresses: numeric, in its
+ *                   order, each once.  When it fails: errno 0, error the
+ *                   EAI_ name ("EAI_NONAME", "EAI_AGAIN", ...) and detail
+ *                   gai_strerror's text; for EAI_SYSTEM the errno it left
+ *                   instead (detail as before); KILLED_BY_SIGNAL if the
+ *                   child died; "NO_ADDRESS" if it succeeded without an
+ *                   IPv4 or IPv6 address.  The probe is static:
+ *                   glibc's files and dns lookups are built in and need only
+ *                   /etc (nsswitch.conf, hosts, resolv.conf), but any other
+ *                   NSS module nsswitch.conf names is loaded from the
+ *                   host's glibc at run time, which is what the linker's
+ *                   warning about getaddrinfo is about.
+ *   dns=SERVER:PORT,NAME
+ *                   one DNS query (type A, class IN, RD, random id) for NAME
+ *                   over UDP from a connected socket; ok when a reply with
+ *                   that id came within 2 s (others are ignored); rcode,
+ *                   answers (ANCOUNT).  Errors: the send's errno
+ *                   (ENETUNREACH, ...), ECONNREFUSED for an ICMP
+ *                   unreachable, ETIMEDOUT.  NAME: labels of 1..63 bytes,
+ *                   255 in all encoded; one trailing dot allowed, "." is the
+ *                   root.
+ *   proxy-connect=PROXY,HOST:PORT[,SNI]
+ *                   TCP connect to PROXY (2 s), send "CONNECT HOST:PORT
+ *                   HTTP/1.1" with "Host: HOST:PORT", read the reply's head
+ *                   (up to "\r\n\r\n", at most 8 KiB, 5 s for sending and
+ *                   reading); ok when its status is 200.  status (0 if no
+ *                   status line "HTTP/x.y NNN" was parsed), reply (its first
+ *                   line without the line end, at most 256 bytes), body (up
+ *                   to 200 bytes after the head that came with it, e.g. a
+ *                   refusal's explanation; "" if none).  status and reply
+ *                   come from what arrived even if the head never ended.
+ *                   With status 200 and SNI: through the tunnel, a
+ *                   ClientHello record (TLS 1.3 and 1.2, see
+ *                   build_client_hello) with server_name SNI, or none if
+ *                   SNI is "-"; then read for 3 s or until the peer closes:
+ *                   sent (bytes of the ClientHello sent), received (bytes
+ *                   read back), first_byte (-1 if none; 22 is a TLS
+ *                   handshake record, 21 an alert), closed (the peer closed
+ *                   or reset), detail on a send or read error.
+ *   proxy-get=PROXY,URL[,HOSTHEADER]
+ *                   TCP connect to PROXY (2 s), send "GET URL HTTP/1.1" with
+ *                   "Host: HOSTHEADER" (default: URL's authority, between
+ *                   "://" and the next '/', '?' or '#') and "Connection:
+ *                   close", read the response until EOF (at most 64 KiB, 5 s
+ *                   for sending and reading); ok when its status is 2xx.
+ *                   status, reply, body as for proxy-connect (body: the
+ *                   first 200 bytes after the head).
+ *
+ *   Failures of the proxy checks: the errno of the connect or of sending
+ *   the request, with "step":"connect" or "send" and no other fields; then,
+ *   with status etc., errno 0 and error "HTTP_STATUS" when the status is not
+ *   the wanted one; without a status line the errno that ended reading,
+ *   with "step":"receive" (ETIMEDOUT included), or "NO_HTTP_STATUS" when
+ *   the proxy closed (or filled the limit) first.
+ *   A read error that did not decide the result is a detail ("recv:
+ *   ETIMEDOUT" when a 2xx response did not end in EOF).  PROXY is a literal
+ *   HOST:PORT; HOST:PORT, URL, SNI and HOSTHEADER may not contain commas,
+ *   blanks or control characters; each is at most 1023 bytes, SNI at most
+ *   255.
+ *
  * Checks for the seccomp filter.  Each runs its attempt in a forked child,
  * so a filter that kills shows as KILLED_BY_SIGNAL ("signal":31 for SIGSYS)
  * instead of ending the probe, and makes the call with syscall(2) and the
@@ -141,10 +213,11 @@
  * invalid sequence is written as \u00XX (its Latin-1 code point), so the
  * output is always valid JSON even for binary content.
  *
- * No check may hang: network waits are bounded to 1 second, unix connects
- * use a 1 second send timeout, reads open with O_NONBLOCK (so a FIFO cannot
- * block), the ptrace stop is awaited for at most 2 seconds, and the tiocsti
- * echo for at most 1 second.
+ * No check may hang: network waits are bounded to 1 second (except as
+ * documented for resolve, dns and the proxy checks: at most 5, 2, 10 and 7
+ * seconds in all), unix connects use a 1 second send timeout, reads open
+ * with O_NONBLOCK (so a FIFO cannot block), the ptrace stop is awaited for
+ * at most 2 seconds, and the tiocsti echo for at most 1 second.
  */
 
 #ifndef _GNU_SOURCE
@@ -157,6 +230,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -176,6 +251,7 @@
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -263,6 +339,19 @@ extern char **environ;
 #define FD_SCAN_LIMIT 4096
 #define PROBE_TEXT "otk-probe\n"
 #define PING_TEXT "otk-probe-ping"
+#define IFINDEX_SCAN_LIMIT 65535          /* interfaces without /proc/net/dev */
+#define RESOLVE_TIMEOUT_MS 5000
+#define RESOLVE_MAX_ADDRESSES 64
+#define DNS_TIMEOUT_MS 2000
+#define PROXY_CONNECT_TIMEOUT_MS 2000
+#define PROXY_REPLY_TIMEOUT_MS 5000       /* send the request, read the reply */
+#define TLS_REPLY_TIMEOUT_MS 3000
+#define PROXY_HEAD_LIMIT (8 * 1024)
+#define PROXY_GET_LIMIT (64 * 1024)
+#define PROXY_TEXT_MAX 1024               /* HOST:PORT, URL, SNI, HOSTHEADER */
+#define SNI_MAX 255
+#define REPLY_LINE_LIMIT 256
+#define BODY_EXCERPT 200
 
 /* ------------------------------------------------------------------------ */
 /* errno names                                                               */
@@ -454,6 +543,12 @@ static void field_int(const char *key, long long value)
     out_printf("%lld", value);
 }
 
+static void field_bool(const char *key, bool value)
+{
+    out_key(key);
+    out_puts(value ? "true" : "false");
+}
+
 static void field_errno(int err)
 {
     field_int("errno", err);
@@ -471,6 +566,21 @@ static void result_err(int err)
 {
     out_puts(",\"ok\":false");
     field_errno(err);
+}
+
+/* A failure that is not an errno: errno 0 and a name of our own (an EAI_
+ * code, "HTTP_STATUS", ...). */
+static void result_fail(const char *error)
+{
+    out_puts(",\"ok\":false,\"errno\":0");
+    field_str("error", error);
+}
+
+/* A forked child died from a signal instead of reporting. */
+static void result_killed(int sig)
+{
+    result_fail("KILLED_BY_SIGNAL");
+    field_int("signal", sig);
 }
 
 /* "detail" names a secondary failure, e.g. "unlink: EACCES". */
@@ -633,6 +743,125 @@ static bool parse_inet(const char *s, struct sockaddr_storage *ss, socklen_t *le
     return true;
 }
 
+/* Copies s up to the next ',' (or its end) into buf as a string.  Returns
+ * where the copy stopped (at the ',' or the NUL), or NULL if it did not fit. */
+static const char *take_field(const char *s, char *buf, size_t cap)
+{
+    size_t n = strcspn(s, ",");
+    if (n >= cap)
+        return NULL;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return s + n;
+}
+
+/* Non-empty and safe inside an HTTP request line or header: no blanks, no
+ * control characters (so no CR or LF). */
+static bool is_header_text(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+        if (*p <= 0x20 || *p == 0x7F)
+            return false;
+    return true;
+}
+
+/* The authority of a URL: from after "://" to the next '/', '?' or '#'.
+ * Returns false if there is no "://" or the authority is empty. */
+static bool url_authority(const char *url, const char **start, size_t *len)
+{
+    const char *p = strstr(url, "://");
+    if (p == NULL)
+        return false;
+    p += 3;
+    *start = p;
+    *len = strcspn(p, "/?#");
+    return *len > 0;
+}
+
+/* dns=SERVER:PORT,NAME */
+struct dns_arg {
+    struct sockaddr_storage server;
+    socklen_t server_len;
+    unsigned char qname[255];   /* NAME in DNS wire format, root label included */
+    size_t qname_len;
+};
+
+/* NAME becomes a QNAME: labels of 1..63 bytes, at most 255 bytes in all.
+ * One trailing dot is allowed; "." alone is the root. */
+static bool parse_dns_arg(const char *s, struct dns_arg *out)
+{
+    char server[64];
+    const char *p = take_field(s, server, sizeof server);
+    if (p == NULL || *p != ',' || !parse_inet(server, &out->server, &out->server_len))
+        return false;
+    const char *name = p + 1;
+    size_t n = strlen(name);
+    size_t pos = 0;
+    if (n == 0)
+        return false;
+    if (strcmp(name, ".") != 0) {
+        if (name[n - 1] == '.')
+            n--;
+        for (const char *label = name, *end = name + n;;) {
+            const char *dot = memchr(label, '.', (size_t)(end - label));
+            size_t len = (size_t)((dot ? dot : end) - label);
+            /* room for this label's length byte, its bytes and the root label */
+            if (len == 0 || len > 63 || pos + 1 + len + 1 > sizeof out->qname)
+                return false;
+            out->qname[pos++] = (unsigned char)len;
+            memcpy(out->qname + pos, label, len);
+            pos += len;
+            if (dot == NULL)
+                break;
+            label = dot + 1;
+        }
+    }
+    out->qname[pos++] = 0;
+    out->qname_len = pos;
+    return true;
+}
+
+/* proxy-connect=PROXY,HOST:PORT[,SNI] and proxy-get=PROXY,URL[,HOSTHEADER] */
+struct proxy_arg {
+    struct sockaddr_storage proxy;
+    socklen_t proxy_len;
+    char target[PROXY_TEXT_MAX];    /* HOST:PORT or URL */
+    char extra[PROXY_TEXT_MAX];     /* SNI or HOSTHEADER; "" when not given */
+};
+
+/* PROXY is HOST:PORT as for tcp=; the other fields cannot contain commas and
+ * must pass is_header_text().  For CONNECT the target must end in :PORT
+ * after a non-empty host and SNI is at most 255 bytes; for GET a URL without
+ * HOSTHEADER needs an authority to take the Host header from. */
+static bool parse_proxy_arg(const char *s, bool get, struct proxy_arg *out)
+{
+    char proxy[64];
+    const char *p = take_field(s, proxy, sizeof proxy);
+    if (p == NULL || *p != ',' || !parse_inet(proxy, &out->proxy, &out->proxy_len))
+        return false;
+    p = take_field(p + 1, out->target, sizeof out->target);
+    if (p == NULL || !is_header_text(out->target))
+        return false;
+    out->extra[0] = '\0';
+    if (*p == ',') {
+        p = take_field(p + 1, out->extra, sizeof out->extra);
+        if (p == NULL || *p != '\0' || !is_header_text(out->extra))
+            return false;
+    }
+    if (get) {
+        const char *authority;
+        size_t len;
+        return out->extra[0] != '\0' || url_authority(out->target, &authority, &len);
+    }
+    const char *colon = strrchr(out->target, ':');
+    long port;
+    return colon != NULL && colon != out->target &&
+           parse_long(colon + 1, 10, 1, 65535, &port) &&
+           strlen(out->extra) <= SNI_MAX;
+}
+
 static bool parse_seconds(const char *s, double *seconds)
 {
     char *end;
@@ -707,6 +936,163 @@ static bool write_full(int fd, const char *buf, size_t n)
     return true;
 }
 
+/* Random bytes for DNS ids and the ClientHello.  If getrandom() fails (an
+ * old kernel, a filter), the clock and pid stirred by xorshift64 do: these
+ * values only need to differ between runs, not to be secret. */
+static void random_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(p + got, n - got, GRND_NONBLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got < n) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+                     ((uint64_t)getpid() << 16) ^ 1;
+        for (; got < n; got++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            p[got] = (unsigned char)(x >> 24);
+        }
+    }
+}
+
+/* Connects a non-blocking TCP socket to addr, waiting at most timeout_ms.
+ * Returns the socket, or -1 with *err set (ETIMEDOUT when time ran out). */
+static int connect_tcp(const struct sockaddr_storage *addr, socklen_t len,
+                       int timeout_ms, int *err)
+{
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *err = errno;
+        return -1;
+    }
+    *err = 0;
+    if (connect(fd, (const struct sockaddr *)addr, len) != 0) {
+        *err = errno;
+        if (*err == EINPROGRESS || *err == EINTR) {
+            int ready = wait_fd(fd, POLLOUT, timeout_ms);
+            if (ready < 0) {
+                *err = errno;
+            } else if (ready == 0) {
+                *err = ETIMEDOUT;
+            } else {
+                socklen_t elen = sizeof *err;
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &elen) != 0)
+                    *err = errno;
+            }
+        }
+    }
+    if (*err != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends all of buf on a non-blocking socket within timeout_ms.  MSG_NOSIGNAL:
+ * a peer that has gone gives EPIPE instead of killing the probe with
+ * SIGPIPE.  Returns the bytes sent; *err is 0 if that is all of them, else
+ * the errno (ETIMEDOUT when time ran out). */
+static size_t send_within(int fd, const void *buf, size_t n, int timeout_ms, int *err)
+{
+    struct timespec start;
+    size_t done = 0;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    *err = 0;
+    while (done < n) {
+        ssize_t w = send(fd, (const char *)buf + done, n - done, MSG_NOSIGNAL);
+        if (w >= 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            *err = errno;
+            break;
+        }
+        long long left = timeout_ms - elapsed_ms_since(&start);
+        int ready = left > 0 ? wait_fd(fd, POLLOUT, (int)left) : 0;
+        if (ready <= 0) {
+            *err = ready < 0 ? errno : ETIMEDOUT;
+            break;
+        }
+    }
+    return done;
+}
+
+/* An HTTP response as far as it arrived. */
+struct http_reply {
+    size_t len;         /* bytes in the buffer */
+    size_t head_len;    /* through the "\r\n\r\n" ending the head; 0 if none came */
+    int status;         /* from the status line; 0 if none parsed */
+    int err;            /* errno that ended reading (ETIMEDOUT included); 0 for EOF,
+                           the buffer being full, or the head being complete */
+};
+
+/* Reads an HTTP response from a non-blocking socket into buf[0..cap) for at
+ * most timeout_ms: until EOF or a full buffer, or with head_only until the
+ * head is complete (bytes after it that came in the same reads stay in buf).
+ * Then parses the status line "HTTP/x.y NNN ...". */
+static void read_http(int fd, char *buf, size_t cap, int timeout_ms, bool head_only,
+                      struct http_reply *r)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    *r = (struct http_reply){ 0 };
+    while (r->len < cap) {
+        ssize_t n = recv(fd, buf + r->len, cap - r->len, 0);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                r->err = errno;
+                break;
+            }
+            long long left = timeout_ms - elapsed_ms_since(&start);
+            int ready = left > 0 ? wait_fd(fd, POLLIN, (int)left) : 0;
+            if (ready <= 0) {
+                r->err = ready < 0 ? errno : ETIMEDOUT;
+                break;
+            }
+            continue;
+        }
+        /* Look for the end of the head, including where it spans two reads. */
+        size_t from = r->len >= 3 ? r->len - 3 : 0;
+        r->len += (size_t)n;
+        if (r->head_len == 0) {
+            const char *end = memmem(buf + from, r->len - from, "\r\n\r\n", 4);
+            if (end != NULL) {
+                r->head_len = (size_t)(end - buf) + 4;
+                if (head_only)
+                    break;
+            }
+        }
+    }
+
+    /* "HTTP/" version SP three digits, then SP, CR/LF or the end. */
+    const char *line_end = memchr(buf, '\n', r->len);
+    size_t line_len = line_end ? (size_t)(line_end - buf) : r->len;
+    const char *sp = memchr(buf, ' ', line_len);
+    if (line_len >= 5 && memcmp(buf, "HTTP/", 5) == 0 && sp != NULL &&
+        (size_t)(sp - buf) + 4 <= line_len &&
+        isdigit((unsigned char)sp[1]) && isdigit((unsigned char)sp[2]) &&
+        isdigit((unsigned char)sp[3]) &&
+        ((size_t)(sp - buf) + 4 == line_len || sp[4] == ' ' || sp[4] == '\r'))
+        r->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+}
+
 static const char *mode_type(mode_t mode)
 {
     if (S_ISREG(mode)) return "file";
@@ -734,8 +1120,7 @@ static bool report_child(pid_t pid)
         result_err(WEXITSTATUS(status));
     } else {
         /* e.g. a seccomp filter that kills instead of returning an errno */
-        out_puts(",\"ok\":false,\"errno\":0,\"error\":\"KILLED_BY_SIGNAL\"");
-        field_int("signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        result_killed(WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     }
     return false;
 }
@@ -1267,31 +1652,13 @@ static void check_tcp(const char *arg)
         return;
     }
 
-    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int err;
+    int fd = connect_tcp(&addr, len, NET_TIMEOUT_MS, &err);
     if (fd < 0) {
-        result_err(errno);
+        result_err(err);
         return;
     }
-    int err = 0;
-    if (connect(fd, (struct sockaddr *)&addr, len) != 0) {
-        err = errno;
-        if (err == EINPROGRESS || err == EINTR) {
-            int ready = wait_fd(fd, POLLOUT, NET_TIMEOUT_MS);
-            if (ready < 0) {
-                err = errno;
-            } else if (ready == 0) {
-                err = ETIMEDOUT;
-            } else {
-                socklen_t elen = sizeof err;
-                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
-                    err = errno;
-            }
-        }
-    }
-    if (err != 0)
-        result_err(err);
-    else
-        result_ok();
+    result_ok();
     close(fd);
 }
 
@@ -1333,6 +1700,674 @@ static void check_udp(const char *arg)
     }
     result_ok();
     field_bytes("content", reply, (size_t)n);
+}
+
+/* Interface names collected by check_interfaces(). */
+struct if_names {
+    char (*name)[IFNAMSIZ];
+    size_t count, cap;
+};
+
+static void if_names_add(struct if_names *l, const char *name, size_t len)
+{
+    if (len == 0 || len >= IFNAMSIZ)
+        return;         /* not an interface name */
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *p = realloc(l->name, cap * sizeof *l->name);
+        if (p == NULL) {
+            fputs("otk-probe: out of memory\n", stderr);
+            exit(1);
+        }
+        l->name = p;
+        l->cap = cap;
+    }
+    memcpy(l->name[l->count], name, len);
+    l->name[l->count][len] = '\0';
+    l->count++;
+}
+
+/* /proc/net/dev (a link into /proc/self/net, so always the probe's own
+ * namespace) has two header lines, then "  NAME: counters" per interface.
+ * Interface names cannot contain ':'.  Returns false if it cannot be read. */
+static bool interfaces_from_proc(struct if_names *l)
+{
+    FILE *f = fopen("/proc/net/dev", "re");
+    if (f == NULL)
+        return false;
+    char *text = NULL;
+    size_t cap = 0;
+    for (int lineno = 1; getline(&text, &cap, f) >= 0; lineno++) {
+        char *colon = strchr(text, ':');
+        if (lineno <= 2 || colon == NULL)
+            continue;
+        char *name = text;
+        while (*name == ' ')
+            name++;
+        if (name < colon)
+            if_names_add(l, name, (size_t)(colon - name));
+    }
+    free(text);
+    fclose(f);
+    return true;
+}
+
+/* Without /proc: ask for the name of every interface index in turn (indexes
+ * are per namespace and start at 1; ENODEV means no such index).  Returns 0,
+ * or the errno of an answer other than ENODEV. */
+static int interfaces_from_ioctl(int sock, struct if_names *l)
+{
+    for (int index = 1; index <= IFINDEX_SCAN_LIMIT; index++) {
+        struct ifreq ifr = { .ifr_ifindex = index };
+        if (ioctl(sock, SIOCGIFNAME, &ifr) == 0)
+            if_names_add(l, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+        else if (errno != ENODEV)
+            return errno;
+    }
+    return 0;
+}
+
+static void check_interfaces(const char *arg)
+{
+    (void)arg;
+    /* Any socket serves for the interface ioctls; they act on the namespace
+     * of the socket, which is the probe's.  if_nameindex() is not used: glibc
+     * implements it with a netlink socket, which sandboxes filter. */
+    int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) {
+        result_err(errno);
+        return;
+    }
+    struct if_names l = { 0 };
+    const char *source = "proc";
+    if (!interfaces_from_proc(&l)) {
+        source = "ioctl";
+        int err = interfaces_from_ioctl(sock, &l);
+        if (err != 0) {
+            result_err(err);
+            field_str("step", "SIOCGIFNAME");
+            close(sock);
+            free(l.name);
+            return;
+        }
+    }
+    result_ok();
+    list_begin("names");
+    for (size_t i = 0; i < l.count; i++)
+        list_str(l.name[i]);
+    list_end();
+    list_begin("up");
+    for (size_t i = 0; i < l.count; i++) {
+        struct ifreq ifr = { 0 };
+        memcpy(ifr.ifr_name, l.name[i], IFNAMSIZ);
+        /* An interface that vanished meanwhile is simply not up. */
+        if (ioctl(sock, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP))
+            list_str(l.name[i]);
+    }
+    list_end();
+    field_str("source", source);
+    close(sock);
+    free(l.name);
+}
+
+static const char *gai_error_name(int rc)
+{
+    static char fallback[24];
+    switch (rc) {
+#define GAI_NAME(e) case e: return #e
+    GAI_NAME(EAI_BADFLAGS);
+    GAI_NAME(EAI_NONAME);
+    GAI_NAME(EAI_AGAIN);
+    GAI_NAME(EAI_FAIL);
+    GAI_NAME(EAI_FAMILY);
+    GAI_NAME(EAI_SOCKTYPE);
+    GAI_NAME(EAI_SERVICE);
+    GAI_NAME(EAI_MEMORY);
+    GAI_NAME(EAI_SYSTEM);
+    GAI_NAME(EAI_OVERFLOW);
+#ifdef EAI_NODATA
+    GAI_NAME(EAI_NODATA);
+#endif
+#ifdef EAI_ADDRFAMILY
+    GAI_NAME(EAI_ADDRFAMILY);
+#endif
+#undef GAI_NAME
+    }
+    snprintf(fallback, sizeof fallback, "EAI_%d", rc);
+    return fallback;
+}
+
+/* What the resolving child sends back: "RC ERRNO\n", then one numeric
+ * address per line. */
+#define RESOLVE_TEXT_MAX (32 + RESOLVE_MAX_ADDRESSES * INET6_ADDRSTRLEN)
+
+/* The child of check_resolve(): getaddrinfo, its result to fd, _exit. */
+static void resolve_in_child(const char *name, int fd)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    struct addrinfo *res = NULL;
+    char text[RESOLVE_TEXT_MAX];
+
+    /* The probe kills it at RESOLVE_TIMEOUT_MS; this only covers a probe
+     * that dies first. */
+    alarm(RESOLVE_TIMEOUT_MS / 1000 + 2);
+    errno = 0;
+    int rc = getaddrinfo(name, NULL, &hints, &res);
+    int err = rc == EAI_SYSTEM ? errno : 0;
+    size_t len = (size_t)snprintf(text, sizeof text, "%d %d\n", rc, err);
+    int count = 0;
+    for (struct addrinfo *ai = rc == 0 ? res : NULL;
+         ai != NULL && count < RESOLVE_MAX_ADDRESSES; ai = ai->ai_next) {
+        char line[INET6_ADDRSTRLEN + 2];    /* "\n" ADDRESS "\n" */
+        const void *addr = ai->ai_family == AF_INET ?
+                               (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr :
+                           ai->ai_family == AF_INET6 ?
+                               (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr :
+                               NULL;
+        line[0] = '\n';
+        if (addr == NULL || inet_ntop(ai->ai_family, addr, line + 1, INET6_ADDRSTRLEN) == NULL)
+            continue;
+        size_t n = strlen(line);
+        line[n++] = '\n';
+        /* Once only, in getaddrinfo's order (the text so far ends in '\n'). */
+        if (memmem(text, len, line, n) != NULL)
+            continue;
+        memcpy(text + len, line + 1, n - 1);
+        len += n - 1;
+        count++;
+    }
+    write_full(fd, text, len);
+    _exit(0);
+}
+
+static void check_resolve(const char *name)
+{
+    /* getaddrinfo cannot be interrupted or given a deadline, so it runs in a
+     * child that is killed when time is up. */
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        result_err(errno);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        result_err(err);
+        return;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        resolve_in_child(name, fds[1]);
+    }
+    close(fds[1]);
+
+    char text[RESOLVE_TEXT_MAX + 1];
+    size_t len = 0;
+    int err = 0;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (len < sizeof text - 1) {
+        long long left = RESOLVE_TIMEOUT_MS - elapsed_ms_since(&start);
+        int ready = left > 0 ? wait_fd(fds[0], POLLIN, (int)left) : 0;
+        if (ready <= 0) {
+            err = ready < 0 ? errno : ETIMEDOUT;
+            break;
+        }
+        ssize_t n = read(fds[0], text + len, sizeof text - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            err = errno;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fds[0]);
+    if (err != 0)
+        kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (err != 0) {
+        result_err(err);
+        return;
+    }
+    if (WIFSIGNALED(status)) {
+        result_killed(WTERMSIG(status));
+        return;
+    }
+
+    text[len] = '\0';
+    int rc, sys_errno;
+    char *addresses = strchr(text, '\n');
+    if (addresses == NULL || sscanf(text, "%d %d", &rc, &sys_errno) != 2) {
+        result_err(EIO);    /* the child did not report */
+        return;
+    }
+    addresses++;
+    if (rc != 0) {
+        if (rc == EAI_SYSTEM && sys_errno != 0)
+            result_err(sys_errno);
+        else
+            result_fail(gai_error_name(rc));
+        field_str("detail", gai_strerror(rc));
+        return;
+    }
+    if (*addresses == '\0') {
+        result_fail("NO_ADDRESS");
+        return;
+    }
+    result_ok();
+    list_begin("addresses");
+    for (char *p = addresses, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+        *nl = '\0';
+        list_str(p);
+    }
+    list_end();
+}
+
+static void check_dns(const char *arg)
+{
+    struct dns_arg dns;
+    if (!parse_dns_arg(arg, &dns)) {
+        result_err(EINVAL);
+        return;
+    }
+
+    /* Header: ID, flags with only RD (recursion desired) set, QDCOUNT 1,
+     * ANCOUNT, NSCOUNT and ARCOUNT 0.  Question: QNAME, QTYPE A (1), QCLASS
+     * IN (1).  All numbers big-endian. */
+    unsigned char query[12 + sizeof dns.qname + 4] = { 0 };
+    random_bytes(query, 2);
+    query[2] = 0x01;
+    query[5] = 1;
+    memcpy(query + 12, dns.qname, dns.qname_len);
+    size_t len = 12 + dns.qname_len;
+    query[len++] = 0;
+    query[len++] = 1;
+    query[len++] = 0;
+    query[len++] = 1;
+
+    int fd = socket(dns.server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        result_err(errno);
+        return;
+    }
+    /* Connected, as for udp=: only the server's datagrams arrive, and an
+     * ICMP port-unreachable shows as ECONNREFUSED. */
+    unsigned char reply[512];
+    int err = 0;
+    if (connect(fd, (struct sockaddr *)&dns.server, dns.server_len) != 0 ||
+        send(fd, query, len, 0) < 0) {
+        err = errno;
+    } else {
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+            long long left = DNS_TIMEOUT_MS - elapsed_ms_since(&start);
+            int ready = left > 0 ? wait_fd(fd, POLLIN, (int)left) : 0;
+            if (ready <= 0) {
+                err = ready < 0 ? errno : ETIMEDOUT;
+                break;
+            }
+            /* A longer datagram is cut to the buffer; only the header counts. */
+            ssize_t n = recv(fd, reply, sizeof reply, MSG_DONTWAIT);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (n < 0) {
+                err = errno;
+                break;
+            }
+            if (n >= 12 && reply[0] == query[0] && reply[1] == query[1])
+                break;
+            /* anything else (a stale reply, junk) is ignored */
+        }
+    }
+    close(fd);
+    if (err != 0) {
+        result_err(err);
+        return;
+    }
+    result_ok();
+    field_int("rcode", reply[3] & 0x0F);
+    field_int("answers", reply[6] << 8 | reply[7]);
+}
+
+/* The ClientHello is written into a struct wire, big-endian.  Every length
+ * field is reserved before what it measures (wire_open) and filled in
+ * afterwards from what was actually written (wire_close), so no length is
+ * computed by hand. */
+struct wire {
+    unsigned char *p;
+    size_t len, cap;    /* len may pass cap: then only counted, not stored */
+};
+
+static void wire_bytes(struct wire *w, const void *bytes, size_t n)
+{
+    if (w->len <= w->cap && n <= w->cap - w->len)
+        memcpy(w->p + w->len, bytes, n);
+    w->len += n;
+}
+
+static void wire_u8(struct wire *w, unsigned v)
+{
+    unsigned char b = (unsigned char)v;
+    wire_bytes(w, &b, 1);
+}
+
+static void wire_u16(struct wire *w, unsigned v)
+{
+    unsigned char b[2] = { (unsigned char)(v >> 8), (unsigned char)v };
+    wire_bytes(w, b, 2);
+}
+
+/* Reserves a length field of width bytes (1..3); returns its offset. */
+static size_t wire_open(struct wire *w, size_t width)
+{
+    static const unsigned char zero[3];
+    size_t at = w->len;
+    wire_bytes(w, zero, width);
+    return at;
+}
+
+/* Sets the length field at `at` to the number of bytes written after it. */
+static void wire_close(struct wire *w, size_t at, size_t width)
+{
+    size_t n = w->len - at - width;
+    for (size_t i = 0; i < width; i++)
+        if (at + i < w->cap)
+            w->p[at + i] = (unsigned char)(n >> (8 * (width - 1 - i)));
+}
+
+/* Builds one TLS record holding a ClientHello (RFC 8446 section 4.1.2, in
+ * the TLS 1.2-compatible form every TLS 1.3 client sends).  With sni NULL
+ * there is no server_name extension.  Returns the record's length, or 0 if
+ * it does not fit in cap. */
+static size_t build_client_hello(unsigned char *buf, size_t cap, const char *sni)
+{
+    static const unsigned cipher_suites[] = {
+        0x1301,     /* TLS_AES_128_GCM_SHA256 (TLS 1.3) */
+        0x1302,     /* TLS_AES_256_GCM_SHA384 (TLS 1.3) */
+        0x1303,     /* TLS_CHACHA20_POLY1305_SHA256 (TLS 1.3) */
+        0xc02b,     /* TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 */
+        0xc02f,     /* TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 */
+        0xc030,     /* TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 */
+        0x009c,     /* TLS_RSA_WITH_AES_128_GCM_SHA256 */
+    };
+    static const unsigned signature_schemes[] = {
+        0x0403,     /* ecdsa_secp256r1_sha256 */
+        0x0804,     /* rsa_pss_rsae_sha256 */
+        0x0401,     /* rsa_pkcs1_sha256 */
+        0x0503,     /* ecdsa_secp384r1_sha384 */
+        0x0805,     /* rsa_pss_rsae_sha384 */
+        0x0501,     /* rsa_pkcs1_sha384 */
+    };
+    struct wire w = { .p = buf, .cap = cap };
+    unsigned char random[32], key_share[32];
+    size_t sni_len = sni != NULL ? strlen(sni) : 0;
+    if (sni_len > SNI_MAX)
+        return 0;
+    random_bytes(random, sizeof random);
+    /* Any 32 bytes are an X25519 public key a server accepts, so a TLS 1.3
+     * server answers with a ServerHello rather than a HelloRetryRequest. */
+    random_bytes(key_share, sizeof key_share);
+
+    /* TLSPlaintext: content type handshake, legacy version TLS 1.0. */
+    wire_u8(&w, 0x16);
+    wire_u16(&w, 0x0301);
+    size_t record = wire_open(&w, 2);
+
+    /* Handshake: msg_type client_hello, 24-bit length. */
+    wire_u8(&w, 0x01);
+    size_t handshake = wire_open(&w, 3);
+
+    wire_u16(&w, 0x0303);                       /* legacy_version TLS 1.2 */
+    wire_bytes(&w, random, sizeof random);
+    wire_u8(&w, 0);                             /* legacy_session_id: empty */
+    size_t suites = wire_open(&w, 2);
+    for (size_t i = 0; i < sizeof cipher_suites / sizeof cipher_suites[0]; i++)
+        wire_u16(&w, cipher_suites[i]);
+    wire_close(&w, suites, 2);
+    wire_u8(&w, 1);                             /* compression methods: */
+    wire_u8(&w, 0);                             /*   null only */
+
+    size_t extensions = wire_open(&w, 2);
+    if (sni != NULL) {
+        /* server_name (RFC 6066): a ServerNameList with one host_name. */
+        wire_u16(&w, 0x0000);
+        size_t ext = wire_open(&w, 2);
+        size_t list = wire_open(&w, 2);
+        wire_u8(&w, 0);                         /* name_type host_name */
+        size_t name = wire_open(&w, 2);
+        wire_bytes(&w, sni, sni_len);
+        wire_close(&w, name, 2);
+        wire_close(&w, list, 2);
+        wire_close(&w, ext, 2);
+    }
+    /* supported_groups: x25519, secp256r1, secp384r1. */
+    wire_u16(&w, 0x000a);
+    size_t ext = wire_open(&w, 2);
+    size_t list = wire_open(&w, 2);
+    wire_u16(&w, 0x001d);
+    wire_u16(&w, 0x0017);
+    wire_u16(&w, 0x0018);
+    wire_close(&w, list, 2);
+    wire_close(&w, ext, 2);
+    /* ec_point_formats: uncompressed (for the TLS 1.2 ECDHE suites). */
+    wire_u16(&w, 0x000b);
+    ext = wire_open(&w, 2);
+    list = wire_open(&w, 1);
+    wire_u8(&w, 0);
+    wire_close(&w, list, 1);
+    wire_close(&w, ext, 2);
+    /* signature_algorithms */
+    wire_u16(&w, 0x000d);
+    ext = wire_open(&w, 2);
+    list = wire_open(&w, 2);
+    for (size_t i = 0; i < sizeof signature_schemes / sizeof signature_schemes[0]; i++)
+        wire_u16(&w, signature_schemes[i]);
+    wire_close(&w, list, 2);
+    wire_close(&w, ext, 2);
+    /* supported_versions: TLS 1.3, TLS 1.2 (a one-byte list length). */
+    wire_u16(&w, 0x002b);
+    ext = wire_open(&w, 2);
+    list = wire_open(&w, 1);
+    wire_u16(&w, 0x0304);
+    wire_u16(&w, 0x0303);
+    wire_close(&w, list, 1);
+    wire_close(&w, ext, 2);
+    /* key_share: one KeyShareEntry, x25519. */
+    wire_u16(&w, 0x0033);
+    ext = wire_open(&w, 2);
+    list = wire_open(&w, 2);
+    wire_u16(&w, 0x001d);
+    size_t key = wire_open(&w, 2);
+    wire_bytes(&w, key_share, sizeof key_share);
+    wire_close(&w, key, 2);
+    wire_close(&w, list, 2);
+    wire_close(&w, ext, 2);
+    wire_close(&w, extensions, 2);
+
+    wire_close(&w, handshake, 3);
+    wire_close(&w, record, 2);
+    return w.len <= w.cap ? w.len : 0;
+}
+
+/* Through an established tunnel: sends a ClientHello (with sni as its
+ * server_name, none if NULL) and reads what comes back until the peer closes
+ * or TLS_REPLY_TIMEOUT_MS pass.  Adds sent, received, first_byte, closed,
+ * and detail when sending or reading failed. */
+static void tls_hello_exchange(int fd, const char *sni)
+{
+    unsigned char hello[512 + SNI_MAX];
+    size_t len = build_client_hello(hello, sizeof hello, sni);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int err;
+    size_t sent = send_within(fd, hello, len, TLS_REPLY_TIMEOUT_MS, &err);
+    long long received = 0;
+    int first_byte = -1;
+    bool closed = false;
+    if (err != 0) {
+        closed = err == EPIPE || err == ECONNRESET;
+    } else {
+        for (;;) {
+            unsigned char buf[4096];
+            ssize_t n = recv(fd, buf, sizeof buf, 0);
+            if (n > 0) {
+                if (first_byte < 0)
+                    first_byte = buf[0];
+                received += n;
+                continue;
+            }
+            if (n == 0) {
+                closed = true;
+                break;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                err = errno;    /* ECONNRESET, mostly */
+                closed = true;
+                break;
+            }
+            long long left = TLS_REPLY_TIMEOUT_MS - elapsed_ms_since(&start);
+            int ready = left > 0 ? wait_fd(fd, POLLIN, (int)left) : 0;
+            if (ready < 0)
+                err = errno;
+            if (ready <= 0)
+                break;      /* time is up and the peer is still there */
+        }
+    }
+    field_int("sent", (long long)sent);
+    field_int("received", received);
+    field_int("first_byte", first_byte);
+    field_bool("closed", closed);
+    if (err != 0)
+        field_detail(sent < len ? "send" : "recv", err);
+}
+
+/* Connects to the proxy, sends request and reads the reply into buf (only
+ * its head with head_only).  Returns the socket, or -1 after reporting the
+ * failure ("step" says whether connect or send failed). */
+static int proxy_exchange(const struct proxy_arg *pa, const char *request, size_t request_len,
+                          char *buf, size_t cap, bool head_only, struct http_reply *r)
+{
+    int err;
+    int fd = connect_tcp(&pa->proxy, pa->proxy_len, PROXY_CONNECT_TIMEOUT_MS, &err);
+    if (fd < 0) {
+        result_err(err);
+        field_str("step", "connect");
+        return -1;
+    }
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    send_within(fd, request, request_len, PROXY_REPLY_TIMEOUT_MS, &err);
+    if (err != 0) {
+        close(fd);
+        result_err(err);
+        field_str("step", "send");
+        return -1;
+    }
+    long long left = PROXY_REPLY_TIMEOUT_MS - elapsed_ms_since(&start);
+    read_http(fd, buf, cap, left > 0 ? (int)left : 0, head_only, r);
+    return fd;
+}
+
+/* The result of a proxy check that got a connection: ok, or why not.  A
+ * status line with another status is "HTTP_STATUS"; without one it is the
+ * errno that ended reading ("step":"receive"), or "NO_HTTP_STATUS" when the
+ * proxy closed (or filled the limit) first.  A read error that did not
+ * decide the result becomes "detail". */
+static void result_http(bool ok, const struct http_reply *r)
+{
+    if (ok) {
+        result_ok();
+    } else if (r->status != 0) {
+        result_fail("HTTP_STATUS");
+    } else if (r->err != 0) {
+        result_err(r->err);
+        field_str("step", "receive");
+    } else {
+        result_fail("NO_HTTP_STATUS");
+    }
+    if (r->err != 0 && (ok || r->status != 0))
+        field_detail("recv", r->err);
+}
+
+/* status; reply: the first line without its line end (at most
+ * REPLY_LINE_LIMIT bytes); body: up to BODY_EXCERPT bytes after the head. */
+static void field_http_reply(const char *buf, const struct http_reply *r)
+{
+    const char *nl = memchr(buf, '\n', r->len);
+    size_t line = nl ? (size_t)(nl - buf) : r->len;
+    if (line > 0 && buf[line - 1] == '\r')
+        line--;
+    size_t body = r->head_len ? r->len - r->head_len : 0;
+    field_int("status", r->status);
+    field_bytes("reply", buf, line < REPLY_LINE_LIMIT ? line : REPLY_LINE_LIMIT);
+    field_bytes("body", buf + r->head_len, body < BODY_EXCERPT ? body : BODY_EXCERPT);
+}
+
+static void check_proxy_connect(const char *arg)
+{
+    struct proxy_arg pa;
+    if (!parse_proxy_arg(arg, false, &pa)) {
+        result_err(EINVAL);
+        return;
+    }
+    char request[2 * PROXY_TEXT_MAX + 64];
+    int n = snprintf(request, sizeof request, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+                     pa.target, pa.target);
+    char head[PROXY_HEAD_LIMIT];
+    struct http_reply r;
+    int fd = proxy_exchange(&pa, request, (size_t)n, head, sizeof head, true, &r);
+    if (fd < 0)
+        return;
+    bool ok = r.status == 200;
+    result_http(ok, &r);
+    field_http_reply(head, &r);
+    if (ok && pa.extra[0] != '\0')
+        tls_hello_exchange(fd, strcmp(pa.extra, "-") == 0 ? NULL : pa.extra);
+    close(fd);
+}
+
+static void check_proxy_get(const char *arg)
+{
+    struct proxy_arg pa;
+    const char *host = NULL;
+    size_t host_len = 0;
+    if (!parse_proxy_arg(arg, true, &pa)) {
+        result_err(EINVAL);
+        return;
+    }
+    if (pa.extra[0] != '\0') {
+        host = pa.extra;
+        host_len = strlen(pa.extra);
+    } else {
+        url_authority(pa.target, &host, &host_len);     /* checked in validation */
+    }
+    char request[2 * PROXY_TEXT_MAX + 64];
+    int n = snprintf(request, sizeof request,
+                     "GET %s HTTP/1.1\r\nHost: %.*s\r\nConnection: close\r\n\r\n",
+                     pa.target, (int)host_len, host);
+    char *buf = malloc(PROXY_GET_LIMIT);
+    if (buf == NULL) {
+        result_err(ENOMEM);
+        return;
+    }
+    struct http_reply r;
+    int fd = proxy_exchange(&pa, request, (size_t)n, buf, PROXY_GET_LIMIT, false, &r);
+    if (fd >= 0) {
+        result_http(r.status >= 200 && r.status < 300, &r);
+        field_http_reply(buf, &r);
+        close(fd);
+    }
+    free(buf);
 }
 
 static void check_sethostname(const char *arg)
@@ -2294,6 +3329,9 @@ enum arg_kind {
     ARG_SYSCALL,    /* a name in raw_calls */
     ARG_SOCKET,     /* a name in socket_kinds */
     ARG_SOCKETPAIR, /* a name in socketpair_kinds */
+    ARG_DNS,        /* SERVER:PORT,NAME (parse_dns_arg) */
+    ARG_PROXY_CONNECT, /* PROXY,HOST:PORT[,SNI] (parse_proxy_arg) */
+    ARG_PROXY_GET,  /* PROXY,URL[,HOSTHEADER] (parse_proxy_arg) */
 };
 
 struct check {
@@ -2324,6 +3362,11 @@ static const struct check checks[] = {
     { "abstract",      ARG_ABSTRACT, "NAME",      check_abstract },
     { "tcp",           ARG_INET,     "HOST:PORT", check_tcp },
     { "udp",           ARG_INET,     "HOST:PORT", check_udp },
+    { "interfaces",    ARG_NONE,     NULL,        check_interfaces },
+    { "resolve",       ARG_TEXT,     "NAME",      check_resolve },
+    { "dns",           ARG_DNS,      "SERVER:PORT,NAME", check_dns },
+    { "proxy-connect", ARG_PROXY_CONNECT, "PROXY,HOST:PORT[,SNI]", check_proxy_connect },
+    { "proxy-get",     ARG_PROXY_GET, "PROXY,URL[,HOSTHEADER]", check_proxy_get },
     { "sethostname",   ARG_NONE,     NULL,        check_sethostname },
     { "session-keys",  ARG_NONE,     NULL,        check_session_keys },
     { "sysv-msg",      ARG_KEY,      "KEY",       check_sysv_msg },
@@ -2356,6 +3399,8 @@ static bool arg_is_valid(enum arg_kind kind, const char *arg)
     key_t key;
     double seconds;
     long v;
+    struct dns_arg dns;
+    struct proxy_arg proxy;
 
     switch (kind) {
     case ARG_NONE:     return arg == NULL;
@@ -2375,6 +3420,9 @@ static bool arg_is_valid(enum arg_kind kind, const char *arg)
                               find_socket_kind(socket_kinds, SOCKET_KIND_COUNT, arg) != NULL;
     case ARG_SOCKETPAIR: return arg != NULL &&
                               find_socket_kind(socketpair_kinds, SOCKETPAIR_KIND_COUNT, arg) != NULL;
+    case ARG_DNS:      return arg != NULL && parse_dns_arg(arg, &dns);
+    case ARG_PROXY_CONNECT: return arg != NULL && parse_proxy_arg(arg, false, &proxy);
+    case ARG_PROXY_GET: return arg != NULL && parse_proxy_arg(arg, true, &proxy);
     }
     return false;
 }
