@@ -96,22 +96,37 @@ import Testing
         let planPath = scratch.path + "/python-greet.json"
         try template.replacingOccurrences(of: "127.0.0.1:PORT", with: "127.0.0.1:\(index.port)").write(toFile: planPath, atomically: true, encoding: .utf8)
 
-        // Cold: standard's install phase has the host's network, and fills the wheelhouse in the cache.
-        let cold = try execute(planPath, scratch, sandbox: "standard", output: "cold")
+        // Cold, through the egress proxy: the plan names the index, and only --allow-host lets it through.
+        let cold = try execute(planPath, scratch, output: "cold", extra: ["--allow-host", "127.0.0.1:\(index.port)"])
         expectRan(cold, printing: "greetings, otk, from greetlib 0.1", stack: "python", variant: "venv")
         #expect(cold.phase("install").contains { ($0["argv"] as? [String])?.contains("wheel") == true }, "\(cold.report)")
         #expect(index.requests.contains { $0.contains("greetlib-0.1-py3-none-any.whl") }, "the wheel came from the loopback index: \(index.requests)")
+        let coldConnections = cold.phase("install").flatMap { (($0["network"] as? [String: Any])?["connections"] as? [[String: Any]]) ?? [] }
+        #expect(coldConnections.contains { $0["host"] as? String == "127.0.0.1" && $0["port"] as? Int == index.port && $0["decision"] as? String == "allowed" },
+                "\(cold.report)")
+        #expect(cold.phase("build").allSatisfy { $0["network"] == nil }, "build has no network: \(cold.report)")
 
-        // Warm: strict has no network at all; the same cache is enough.
+        // The same index not allowed: the install phase fails, and the refusal says who and why.
         let served = index.requests.count
-        let warm = try execute(planPath, scratch, output: "warm")
+        let refused = try execute(planPath, scratch, output: "refused", cache: scratch.path + "/refused-cache")
+        #expect(refused.status == 1, "\(refused.report)")
+        #expect(index.requests.count == served, "the index was reached without being allowed: \(index.requests)")
+        let refusals = refused.phase("install").flatMap { (($0["network"] as? [String: Any])?["connections"] as? [[String: Any]]) ?? [] }
+            .filter { $0["decision"] as? String == "refused" }
+        #expect(refusals.contains { $0["host"] as? String == "127.0.0.1" && $0["port"] as? Int == index.port
+                    && ($0["reason"] as? String ?? "").contains("not in the allowlist") }, "\(refused.report)")
+        #expect(refused.stderr.contains("network: refused GET 127.0.0.1:\(index.port)"), "\(refused.report)")
+
+        // Warm, with no network in any phase: the cache alone is enough.
+        let offline = try DerivedProfile("[network]\ninstall = \"none\"", name: "offline")
+        let warm = try execute(planPath, scratch, sandbox: offline.path, output: "warm")
         expectRan(warm, printing: "greetings, otk, from greetlib 0.1", stack: "python", variant: "venv")
         #expect(!warm.phase("install").contains { ($0["argv"] as? [String])?.contains("wheel") == true }, "\(warm.report)")
         #expect((warm.document["notes"] as? [String] ?? []).contains { $0.contains("cache only") }, "\(warm.report)")
-        #expect(index.requests.count == served, "strict reached the index: \(index.requests)")
+        #expect(index.requests.count == served, "the offline run reached the index: \(index.requests)")
 
-        // Strict with an empty cache: the install phase fails, says why, and nothing after it runs.
-        let empty = try execute(planPath, scratch, output: "empty", cache: scratch.path + "/empty-cache")
+        // No network and an empty cache: the install phase fails, says why, and nothing after it runs.
+        let empty = try execute(planPath, scratch, sandbox: offline.path, output: "empty", cache: scratch.path + "/empty-cache")
         #expect(empty.status == 1, "\(empty.report)")
         #expect(empty.phases.first { $0["status"] as? String == "failed" }?["name"] as? String == "install", "\(empty.report)")
         #expect(empty.phase("run").allSatisfy { $0["status"] as? String == "not run" }, "\(empty.report)")
