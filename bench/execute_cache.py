@@ -2,14 +2,19 @@
 """Cold against warm dependency caches for `otk execute` (issue: plans and stacks).
 
 For each round: a fresh cache directory (OTK_CACHE_DIR), then
-  cold:  otk execute PLAN --sandbox standard   (the install phase fetches from a package
-         index served on loopback, and fills the cache's wheelhouse)
-  warm:  otk execute PLAN --sandbox strict     (no network at all: installs from the cache)
+  cold:  otk execute PLAN --sandbox standard --allow-host 127.0.0.1:PORT   (the install
+         phase fetches from a package index served on loopback, through the egress proxy,
+         and fills the cache's wheelhouse)
+  warm:  otk execute PLAN --sandbox OFFLINE    (strict with install = "none": no network at
+         all, installs from the cache)
 and, as the baseline measured in the same run, the same two pip steps bare on the host
 (python3 -m venv + pip wheel + pip install from the index, then pip install from the
 wheelhouse alone). Prints the install phase's median time of each and the ratios.
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+# The index port, for --allow-host: standard's install phase reaches it through the egress proxy.
+PORT = [0]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,7 +25,8 @@ def start_index():
 
 def install_time(otk, plan, sandbox, out, cache):
     env = dict(os.environ, OTK_CACHE_DIR=cache)
-    r = subprocess.run([otk, "execute", plan, "--json", "--sandbox", sandbox, "--output", out],
+    extra = ["--allow-host", f"127.0.0.1:{PORT[0]}"] if sandbox == "standard" else []
+    r = subprocess.run([otk, "execute", plan, "--json", "--sandbox", sandbox, "--output", out] + extra,
                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     doc = json.loads(r.stdout or "{}")
     if r.returncode != 0:
@@ -51,17 +57,20 @@ def main():
         print(f"no otk at {a.otk}: build it with `swift build -c release --static-swift-stdlib`, or pass --otk", file=sys.stderr)
         return 2
     index, port = start_index()
+    PORT[0] = port
     scratch = tempfile.mkdtemp(prefix="otk-bench-cache-")
     os.chmod(scratch, 0o755)
     try:
         template = open(os.path.join(REPO, "Tests/Fixtures/plans/python-greet.json")).read()
         plan = os.path.join(scratch, "plan.json")
         open(plan, "w").write(template.replace("127.0.0.1:PORT", f"127.0.0.1:{port}"))
+        offline = os.path.join(scratch, "offline.toml")
+        open(offline, "w").write(f'schema = 1\nextends = "{REPO}/profiles/strict.toml"\n[network]\ninstall = "none"\n')
         results = {"otk cold": [], "otk warm": [], "bare cold": [], "bare warm": []}
         for i in range(a.rounds):
             cache = os.path.join(scratch, f"cache-{i}")
             results["otk cold"].append(install_time(a.otk, plan, "standard", os.path.join(scratch, f"cold-{i}"), cache))
-            results["otk warm"].append(install_time(a.otk, plan, "strict", os.path.join(scratch, f"warm-{i}"), cache))
+            results["otk warm"].append(install_time(a.otk, plan, offline, os.path.join(scratch, f"warm-{i}"), cache))
             bc, bw = bare_times(port, os.path.join(scratch, f"bare-{i}"))
             results["bare cold"].append(bc)
             results["bare warm"].append(bw)
