@@ -130,7 +130,8 @@ public struct HostPattern: Sendable, Hashable, Codable, CustomStringConvertible 
             let rest = hostText[hostText.index(after: close)...]
             hostText = hostText[hostText.index(after: hostText.startIndex)..<close]
             if !rest.isEmpty {
-                guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()), (1...65535).contains(p) else { return fail("the port must be 1-65535") }
+                guard rest.hasPrefix(":"), rest.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(rest.dropFirst()),
+                      (1...65535).contains(p) else { return fail("the port must be 1-65535") }
                 port = p
             }
             guard let address = IPAddress(String(hostText)), !address.isIPv4 else { return fail("`\(hostText)` is not an IPv6 address") }
@@ -141,7 +142,7 @@ public struct HostPattern: Sendable, Hashable, Codable, CustomStringConvertible 
         }
         if let colon = hostText.lastIndex(of: ":") {
             let portText = hostText[hostText.index(after: colon)...]
-            guard let p = Int(portText), (1...65535).contains(p), portText.allSatisfy(\.isASCII) else { return fail("the port must be 1-65535") }
+            guard portText.allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(portText), (1...65535).contains(p) else { return fail("the port must be 1-65535") }
             port = p
             hostText = hostText[..<colon]
         }

@@ -180,6 +180,8 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private var phase = Phase.awaitingHead
+    /// The plain-HTTP upstream, closed with the client whatever the phase.
+    private var upstream: Channel?
     private var connectReady: (addresses: [IPAddress], entry: NetworkAllowlist.Entry)?
 
     init(proxy: EgressProxy) {
@@ -203,7 +205,7 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         headTimeout?.cancel()
-        if case .forwarding(let upstream) = phase { upstream.close(promise: nil) }
+        upstream?.close(promise: nil)
         phase = .done
         if let id {
             proxy.close(id)
@@ -293,8 +295,13 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         // Names resolve here, never in the sandbox; blocking getaddrinfo runs on the pool.
         let resolver = proxy.resolver
         let host = target.host
-        let resolved: EventLoopFuture<Result<[IPAddress], ProxyRefusal>> = proxy.pool.runIfActive(eventLoop: context.eventLoop) {
-            do throws(ProxyRefusal) { return .success(try resolver.resolve(host)) } catch { return .failure(error) }
+        let resolved: EventLoopFuture<Result<[IPAddress], ProxyRefusal>>
+        if let literal = IPAddress(host) {
+            resolved = context.eventLoop.makeSucceededFuture(.success([literal]))
+        } else {
+            resolved = proxy.pool.runIfActive(eventLoop: context.eventLoop) {
+                do throws(ProxyRefusal) { return .success(try resolver.resolve(host)) } catch { return .failure(error) }
+            }
         }
         resolved.whenComplete { [self] result in
             guard case .deciding(_, let host, let port, let ended, _) = phase else { return }
@@ -325,7 +332,7 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         let proxy = self.proxy
         Self.connect(proxy: proxy, on: context.eventLoop, to: ready.addresses, port: port) { channel in
             try channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
-            try channel.pipeline.syncOperations.addHandler(GlueHandler(proxy: proxy, id: id, counts: .received))
+            try channel.pipeline.syncOperations.addHandler(GlueHandler(proxy: proxy, id: id, counts: .received, closesWhenDone: true))
         }.whenComplete { [self] result in
             switch result {
             case .failure(let error):
@@ -341,6 +348,7 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
                 if let glue = try? upstream.pipeline.syncOperations.handler(type: GlueHandler.self) { glue.partner = context.channel }
                 phase = .forwarding(upstream: upstream)
+                self.upstream = upstream
                 var outgoing = head
                 outgoing.uri = Self.originForm(head.uri)
                 outgoing.version = .http1_1
@@ -408,7 +416,11 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
                 try upstream.pipeline.syncOperations.handler(type: GlueHandler.self).partner = channel
                 channel.setOption(.autoRead, value: true).whenComplete { _ in }
             }.flatMapErrorThrowing { error in
-                proxy.record(id) { if $0.reason == nil { $0.reason = "cannot connect to \(host):\(port): \(error)" } }
+                proxy.record(id) {
+                    // Allowed, then the upstream failed: the decision stands, the reason says what happened.
+                    $0.decision = "allowed"
+                    if $0.reason == nil { $0.reason = "cannot connect to \(host):\(port): \(error)" }
+                }
                 channel.close(promise: nil)
                 throw error
             }
@@ -488,8 +500,11 @@ final class GlueHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var pending: [ByteBuffer] = []
     private var pendingEnd = false
     private var ownsRecord: Bool
+    /// The upstream side of one plain-HTTP request: its end is the end of both connections.
+    private let closesWhenDone: Bool
 
-    init(proxy: EgressProxy, id: Int, counts: Direction, ownsRecord: Bool = false) {
+    init(proxy: EgressProxy, id: Int, counts: Direction, ownsRecord: Bool = false, closesWhenDone: Bool = false) {
+        self.closesWhenDone = closesWhenDone
         self.proxy = proxy
         self.id = id
         self.counts = counts
@@ -498,17 +513,35 @@ final class GlueHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        // Flushed at once: bytes a handler passes on as it leaves the pipeline (the SNI handler's
+        // buffered ClientHello) come with no channelReadComplete to flush them later.
+        if let partner { pass(buffer, to: partner) } else { pending.append(buffer) }
+    }
+
+    /// Counted as it goes to the other side: bytes that never reach it (a refused tunnel's
+    /// ClientHello) were not sent.
+    private func pass(_ buffer: ByteBuffer, to partner: Channel) {
         let n = UInt64(buffer.readableBytes)
         let direction = counts
         proxy.record(id) { if direction == .sent { $0.bytesSent += n } else { $0.bytesReceived += n } }
-        // Flushed at once: bytes a handler passes on as it leaves the pipeline (the SNI handler's
-        // buffered ClientHello) come with no channelReadComplete to flush them later.
-        if let partner { partner.writeAndFlush(buffer, promise: nil) } else { pending.append(buffer) }
+        partner.writeAndFlush(buffer, promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
-            if let partner { partner.close(mode: .output, promise: nil) } else { pendingEnd = true }
+            if closesWhenDone, let partner {
+                // A plain-HTTP response ends when the upstream closes (Connection: close): once
+                // everything before it is written, both connections are done.
+                let own = context.channel
+                partner.writeAndFlush(ByteBuffer()).whenComplete { _ in
+                    partner.close(promise: nil)
+                    own.close(promise: nil)
+                }
+            } else if let partner {
+                partner.close(mode: .output, promise: nil)
+            } else {
+                pendingEnd = true
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -536,9 +569,8 @@ final class GlueHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func flushPending() {
         guard let partner else { return }
-        for buffer in pending { partner.write(buffer, promise: nil) }
+        for buffer in pending { pass(buffer, to: partner) }
         pending.removeAll()
-        partner.flush()
         if pendingEnd { partner.close(mode: .output, promise: nil) }
     }
 }

@@ -74,12 +74,13 @@ public struct ProxyPolicy: Sendable {
             let rest = host[host.index(after: close)...]
             host = host[host.index(after: host.startIndex)..<close]
             if !rest.isEmpty {
-                guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()) else { return nil }
+                guard rest.hasPrefix(":"), rest.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(rest.dropFirst()) else { return nil }
                 port = p
             }
             guard IPAddress(String(host)) != nil else { return nil }
         } else if let colon = host.lastIndex(of: ":") {
-            guard let p = Int(host[host.index(after: colon)...]) else { return nil }
+            let digits = host[host.index(after: colon)...]
+            guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(digits) else { return nil }
             port = p
             host = host[..<colon]
         }
