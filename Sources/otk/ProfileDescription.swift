@@ -18,7 +18,8 @@ enum ProfileDescription {
             about    \(p.description)
             namespaces: \(p.namespaces.sorted().map(\.rawValue).joined(separator: " "))
             identity:   uid \(p.identity.uid), gid \(p.identity.gid), user \(p.identity.userName), hostname \(p.identity.hostname)
-            network:    \(p.network.rawValue)
+            network:    \(p.network.rawValue)\(p.phaseNetwork.isEmpty ? "" : " (otk execute: " + p.phaseNetwork.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.rawValue)" }.joined(separator: ", ") + ")")
+            allow:      \(p.networkAllow.isEmpty ? "(none)" : p.networkAllow.map(\.description).joined(separator: " ")) (through the egress proxy, in mode proxy)
             root:       tmpfs \(ByteSize.format(fs.rootSizeBytes))\(fs.rootReadOnly ? ", read-only" : ", writable")
             workspace:  \(fs.workspace) (read-write)
             read-only:
