@@ -234,6 +234,11 @@ public struct NetworkAllowlist: Sendable, Hashable, Codable {
         }
     }
 
+    /// `host:port` as a URL or CONNECT writes it (an IPv6 address in brackets).
+    public static func authority(_ host: String, _ port: Int) -> String {
+        "\(IPAddress(host).map(\.authority) ?? host):\(port)"
+    }
+
     public static func canonical(_ host: String) -> String {
         var h = host.lowercased()
         if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }

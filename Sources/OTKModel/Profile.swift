@@ -176,6 +176,11 @@ extension Profile {
     /// net namespace that network needs (none for `host`).
     public func forPhase(_ phase: String) -> Profile {
         guard let mode = phaseNetwork[phase], mode != network else { return self }
+        return withNetwork(mode)
+    }
+
+    /// This profile with another network, and the net namespace that network needs (none for `host`).
+    public func withNetwork(_ mode: NetworkMode) -> Profile {
         var copy = self
         copy.network = mode
         if mode == .host { copy.namespaces.remove(.net) } else { copy.namespaces.insert(.net) }

@@ -114,15 +114,13 @@ public final class EgressProxy: Sendable {
     }
 
     func refusedBusy() {
-        state.withLockedValue { s in
+        let id = state.withLockedValue { s in
             s.nextID += 1
-            if s.records.count < options.maxRecords {
-                s.records[s.nextID] = ProxyRecord(method: "?", host: "", port: 0, decision: "refused",
-                                                  reason: "more than \(options.maxConnections) connections at once")
-            } else {
-                s.dropped += 1
-            }
+            return s.nextID
         }
+        record(id, { _ in }, create: ProxyRecord(method: "?", host: "", port: 0, decision: "refused",
+                                               reason: "more than \(options.maxConnections) connections at once"))
+        state.withLockedValue { $0.started[id] = nil }
     }
 }
 
@@ -175,7 +173,8 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         case awaitingHead
         /// The head was read; the decision or the upstream connection is under way.
         case deciding(head: HTTPRequestHead, host: String, port: Int, ended: Bool, body: [ByteBuffer])
-        case forwarding(upstream: Channel)
+        /// The request's body goes on to `upstream`.
+        case forwarding
         case done
     }
 
@@ -237,11 +236,11 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         case (.deciding(let head, let host, let port, _, let body), .end):
             phase = .deciding(head: head, host: host, port: port, ended: true, body: body)
             if connectReady != nil { proceed(context) }
-        case (.forwarding(let upstream), .body(let chunk)):
+        case (.forwarding, .body(let chunk)):
             if let id { proxy.record(id) { $0.bytesSent += UInt64(chunk.readableBytes) } }
-            upstream.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(chunk)), promise: nil)
-        case (.forwarding(let upstream), .end):
-            upstream.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            upstream?.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(chunk)), promise: nil)
+        case (.forwarding, .end):
+            upstream?.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
             // One request per connection: anything the client sends after it is not read.
             phase = .done
             context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
@@ -347,7 +346,7 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
                     $0.address = address.authority
                 }
                 if let glue = try? upstream.pipeline.syncOperations.handler(type: GlueHandler.self) { glue.partner = context.channel }
-                phase = .forwarding(upstream: upstream)
+                phase = .forwarding
                 self.upstream = upstream
                 var outgoing = head
                 outgoing.uri = Self.originForm(head.uri)
@@ -356,7 +355,7 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
                     outgoing.headers.remove(name: name)
                 }
                 for token in head.headers[canonicalForm: "Connection"] { outgoing.headers.remove(name: String(token)) }
-                if !outgoing.headers.contains(name: "Host") { outgoing.headers.add(name: "Host", value: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") }
+                if !outgoing.headers.contains(name: "Host") { outgoing.headers.add(name: "Host", value: NetworkAllowlist.authority(host, port)) }
                 outgoing.headers.add(name: "Connection", value: "close")
                 upstream.write(HTTPClientRequestPart.head(outgoing), promise: nil)
                 let sent = body.reduce(0) { $0 + $1.readableBytes }
@@ -473,7 +472,7 @@ final class FrontHandler: ChannelInboundHandler, RemovableChannelHandler {
             }, create: ProxyRecord(method: method, host: host, port: port, decision: allowed ? "allowed" : "refused"))
         }
         let reasons = [400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 502: "Bad Gateway"]
-        let target = host.isEmpty ? "" : " \(IPAddress(host).map(\.authority) ?? host):\(port)"
+        let target = host.isEmpty ? "" : " " + NetworkAllowlist.authority(host, port)
         let body = "otk egress proxy: \(allowed ? "failed" : "refused") \(method == "?" ? "the request" : method)\(target): \(refusal.reason)\n"
         var buffer = context.channel.allocator.buffer(capacity: body.utf8.count + 160)
         buffer.writeString("HTTP/1.1 \(refusal.status) \(reasons[refusal.status] ?? "Error")\r\nContent-Type: text/plain; charset=utf-8\r\n"

@@ -67,36 +67,22 @@ public struct ProxyPolicy: Sendable {
     /// Splits a CONNECT target or URL authority, "host:port" or "[v6]:port", into its parts.
     /// `defaultPort` fills a missing port (plain HTTP); CONNECT needs one.
     public static func splitAuthority(_ authority: String, defaultPort: Int?) -> (host: String, port: Int)? {
-        var host = Substring(authority)
-        var port = defaultPort
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return nil }
-            let rest = host[host.index(after: close)...]
-            host = host[host.index(after: host.startIndex)..<close]
-            if !rest.isEmpty {
-                guard rest.hasPrefix(":"), rest.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(rest.dropFirst()) else { return nil }
-                port = p
-            }
-            guard IPAddress(String(host)) != nil else { return nil }
-        } else if let colon = host.lastIndex(of: ":") {
-            let digits = host[host.index(after: colon)...]
-            guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(digits) else { return nil }
-            port = p
-            host = host[..<colon]
+        // The grammar of an allowlist entry, without wildcards; an IPv6 address needs its brackets here.
+        guard authority.hasPrefix("[") || authority.filter({ $0 == ":" }).count <= 1,
+              case .success(let parsed) = HostPattern.parse(authority), let port = parsed.port ?? defaultPort else { return nil }
+        switch parsed.host {
+        case .name(let name): return (name, port)
+        case .address(let address): return (address.description, port)
+        case .suffix: return nil
         }
-        guard let port, (1...65535).contains(port), !host.isEmpty else { return nil }
-        let canonical = NetworkAllowlist.canonical(String(host))
-        guard IPAddress(canonical) != nil || HostPattern.isHostName(canonical) else { return nil }
-        return (canonical, port)
     }
 
     /// The allowlist entry for `host:port`, or the refusal.
     public func vetTarget(host: String, port: Int) -> Result<NetworkAllowlist.Entry, ProxyRefusal> {
         if let entry = allowlist.entry(host: host, port: port) { return .success(entry) }
-        let shown = IPAddress(host).map(\.authority) ?? host
         let known = allowlist.entries.isEmpty ? "the allowlist is empty"
             : "allowed: " + allowlist.entries.map(\.pattern.description).joined(separator: ", ")
-        return .failure(ProxyRefusal(status: 403, reason: "`\(shown):\(port)` is not in the allowlist (\(known))"))
+        return .failure(ProxyRefusal(status: 403, reason: "`\(NetworkAllowlist.authority(host, port))` is not in the allowlist (\(known))"))
     }
 
     /// The addresses of `host` the proxy may connect to: public ones, and restricted ones (loopback,

@@ -163,7 +163,7 @@ public struct SandboxRunner: Sendable {
             var allowlist = NetworkAllowlist()
             for pattern in loaded.profile.networkAllow { allowlist.add(pattern, source: "profile \(loaded.profile.name)") }
             for entry in options.allow { allowlist.add(entry.pattern, source: entry.source) }
-            let socket = try ProxySocket.create(owner: workspace.identity)
+            let socket = try ProxySocket.create()
             let proxy = EgressProxy(allowlist: allowlist)
             do {
                 try proxy.start(socketPath: socket.path)
@@ -413,7 +413,7 @@ struct ProxySocket {
     var directory: String
     var path: String { directory + "/proxy.sock" }
 
-    static func create(owner: HostIdentity) throws(OTKError) -> ProxySocket {
+    static func create() throws(OTKError) -> ProxySocket {
         // sun_path holds 108 bytes: a long TMPDIR falls back to /tmp.
         var base = NSTemporaryDirectory()
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }

@@ -197,14 +197,9 @@ struct ExecuteCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The new workspace (default ./otk-out/<slug>); an existing name gets -2, -3, ...", valueName: "DIR"))
     var output: String?
     @Flag(help: "Print the resolved phases (every argv, mount and profile) and run nothing.") var dryRun = false
-    @Option(name: .customLong("allow-host"), help: ArgumentHelp("Also allow this host to the install phase through the egress proxy, for this run (`host`, `*.suffix`, a literal address; default ports 80 and 443). Repeatable.", valueName: "HOST[:PORT]"))
-    var allowHosts: [String] = []
-
-    func validate() throws {
-        for host in allowHosts {
-            if case .failure(let failure) = HostPattern.parse(host) { throw ValidationError("--allow-host: \(failure.message)") }
-        }
-    }
+    @Option(name: .customLong("allow-host"), help: ArgumentHelp("Also allow this host to the install phase through the egress proxy, for this run (`host`, `*.suffix`, a literal address; default ports 80 and 443). Repeatable.", valueName: "HOST[:PORT]"),
+            transform: allowHostPattern)
+    var allowHosts: [HostPattern] = []
 
     func run() throws {
         do {
@@ -220,7 +215,7 @@ struct ExecuteCommand: ParsableCommand {
         let bytes = try readBounded(plan, limit: limits.maxPlanBytes)
         let parsed = try PlanParser.parse(bytes, file: plan, limits: limits)
         var pipeline = Pipeline(stacks: try stackLoader().loadAll(), runner: SandboxRunner(supervisor: Supervisor(launcherPath: Supervisor.defaultLauncherPath())))
-        pipeline.allowHosts = allowHosts.compactMap { try? HostPattern.parse($0).get() }
+        pipeline.allowHosts = allowHosts
         var prepared = try pipeline.prepare(parsed, planBytes: bytes, isolation: iso)
         if !allowHosts.isEmpty && !prepared.commands.contains(where: { $0.command.phase == .install && $0.network == .proxy }) {
             throw OTKError(.badInput, "--allow-host adds to the install phase's egress proxy, and this run has none (sandbox `\(options.sandbox)`, stack \(prepared.detection.stack.name)/\(prepared.detection.variant.name))",

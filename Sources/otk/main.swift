@@ -51,11 +51,19 @@ func printWarnings(_ result: SandboxResult) {
     printRefusals(result.network)
 }
 
+/// `--allow-host`, parsed as the flag is read: a bad pattern is a usage error that names the flag.
+func allowHostPattern(_ text: String) throws -> HostPattern {
+    switch HostPattern.parse(text) {
+    case .success(let pattern): return pattern
+    case .failure(let failure): throw ValidationError(failure.message)
+    }
+}
+
 /// Every connection the egress proxy refused, so a failed download says why.
 func printRefusals(_ network: SandboxResult.NetworkReport?, prefix: String = "otk") {
     guard let network else { return }
     for r in network.refused {
-        let target = r.host.isEmpty ? "" : " \(IPAddress(r.host).map(\.authority) ?? r.host):\(r.port)"
+        let target = r.host.isEmpty ? "" : " " + NetworkAllowlist.authority(r.host, r.port)
         FileHandle.standardError.write(Data("\(prefix): network: refused \(r.method)\(target): \(r.reason ?? "refused")\n".utf8))
     }
     if network.dropped > 0 {
@@ -99,8 +107,9 @@ struct Sandbox: ParsableCommand {
         @Option(help: ArgumentHelp("The network, over the profile's: none (no interface up), loopback (a private loopback), proxy (a private loopback and otk's egress proxy to the allowed hosts only).", valueName: "MODE"))
         var net: String?
 
-        @Option(name: .customLong("allow-host"), help: ArgumentHelp("With network proxy: also allow this host (`host`, `*.suffix`, a literal address; default ports 80 and 443). A literal loopback or private address is reachable only when allowed so.", valueName: "HOST[:PORT]"))
-        var allowHosts: [String] = []
+        @Option(name: .customLong("allow-host"), help: ArgumentHelp("With network proxy: also allow this host (`host`, `*.suffix`, a literal address; default ports 80 and 443). A literal loopback or private address is reachable only when allowed so.", valueName: "HOST[:PORT]"),
+                transform: allowHostPattern)
+        var allowHosts: [HostPattern] = []
 
         @Flag(help: "After the command, print one JSON result document as the last line of stdout.")
         var json = false
@@ -127,9 +136,6 @@ struct Sandbox: ParsableCommand {
             if let net, !["none", "loopback", "proxy"].contains(net) {
                 throw ValidationError("--net `\(net)` is not one of none, loopback, proxy (the host's network is a profile's choice, never a flag's)")
             }
-            for host in allowHosts {
-                if case .failure(let failure) = HostPattern.parse(host) { throw ValidationError("--allow-host: \(failure.message)") }
-            }
         }
 
         static func splitBind(_ s: String) -> (String, String)? {
@@ -145,8 +151,7 @@ struct Sandbox: ParsableCommand {
             var loaded: LoadedProfile
             do { loaded = try loader().load(profile) } catch { throw fail(error) }
             if let net, let mode = NetworkMode(rawValue: net) {
-                loaded.profile.network = mode
-                loaded.profile.namespaces.insert(.net)
+                loaded.profile = loaded.profile.withNetwork(mode)
                 do { loaded.sha256 = try ProfileLoader.hash(loaded.profile) } catch { throw fail(error) }
             }
             if !allowHosts.isEmpty && loaded.profile.network != .proxy {
@@ -174,10 +179,7 @@ struct Sandbox: ParsableCommand {
             }
             var options = RunOptions(command: command, workspace: workspace, binds: bindList, environment: env, interactive: interactive,
                                      logDirectory: logs)
-            options.allow = allowHosts.compactMap { text in
-                guard case .success(let pattern) = HostPattern.parse(text) else { return nil }
-                return NetworkAllowlist.Entry(pattern: pattern, source: "--allow-host")
-            }
+            options.allow = allowHosts.map { NetworkAllowlist.Entry(pattern: $0, source: "--allow-host") }
             do {
                 let result = try runner.run(loaded, options)
                 printWarnings(result)
