@@ -117,6 +117,45 @@ struct ProfilePhaseNetworkTests {
         #expect(e.message.contains("`internet` is not one of none, loopback, proxy, host"))
     }
 
+    @Test func allowPatternsDecodeAndCountInTheHash() throws {
+        let plain = try loadProfile("schema = 1\n[network]\nmode = \"proxy\"\n")
+        let allowed = try loadProfile("""
+        schema = 1
+        [network]
+        mode = "proxy"
+        allow = ["Registry.Example.TEST", "*.mirror.example.test:8443", "10.1.2.3:8080", "[::1]:3000"]
+        """)
+        #expect(allowed.profile.networkAllow.map(\.description)
+                == ["registry.example.test", "*.mirror.example.test:8443", "10.1.2.3:8080", "[::1]:3000"])
+        #expect(plain.profile.networkAllow.isEmpty)
+        #expect(plain.sha256 != allowed.sha256, "the allowlist is part of what the profile does")
+    }
+
+    @Test(arguments: [("*.org", "top-level domain"), ("example.org:0", "1-65535"), ("a*.example.org", "whole first label"), ("bad host", "not a host name")])
+    func badAllowPatternNamesItsLine(pattern: String, why: String) throws {
+        let e = try #require(try profileError("""
+        schema = 1
+        [network]
+        mode = "proxy"
+        allow = [
+          "registry.example.test",
+          "\(pattern)",
+        ]
+        """))
+        #expect(e.location?.line == 6, "\(e)")
+        #expect(e.message.contains("network.allow"))
+        #expect(e.message.contains(why), "\(e.message)")
+    }
+
+    @Test func shippedProfilesGiveOnlyTheInstallPhaseTheProxy() throws {
+        for name in ["strict", "standard"] {
+            let p = try ProfileLoader(searchPath: [shippedProfilesDir]).load(name).profile
+            #expect(p.phaseNetwork["install"] == .proxy, "\(name)")
+            #expect(p.forPhase("install").network == .proxy, "\(name)")
+            #expect(p.forPhase("build").network != .proxy && p.forPhase("run").network != .proxy, "\(name)")
+        }
+    }
+
     @Test func phaseNetworkOfTheWrongType() throws {
         let e = try #require(try profileError("schema = 1\n[network]\ninstall = true\n"))
         #expect(e.location?.line == 3)
